@@ -1,0 +1,121 @@
+"""Backward kernels of the elementwise families: unary (with an optional scalar) and broadcasting binary."""
+import math
+
+import numpy as np
+from numba import njit
+
+from . import opcodes as op
+from .common import broadcast_strides, out_dims, size_at
+
+
+@njit(cache=True, inline="always")
+def unary_derivative(o, x, y, c):
+    """dy/dx of the unary op o at input x with output y and scalar constant c (PyTorch's conventions at kinks)."""
+    if o == op.NEG:
+        return -1.0
+    if o == op.EXP:
+        return y
+    if o == op.LOG:
+        return 1.0 / x
+    if o == op.SQRT:
+        return 0.5 / y
+    if o == op.ABS:
+        return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+    if o == op.SIN:
+        return math.cos(x)
+    if o == op.COS:
+        return -math.sin(x)
+    if o == op.TANH:
+        return 1.0 - y * y
+    if o == op.SIGMOID:
+        return y * (1.0 - y)
+    if o == op.RELU:
+        return 1.0 if y > 0 else 0.0
+    if o == op.RECIPROCAL:
+        return -y * y
+    if o == op.MUL_SCALAR:
+        return c
+    if o == op.DIV_SCALAR:
+        return 1.0 / c
+    if o == op.RSUB_SCALAR:
+        return -1.0
+    if o == op.POW_SCALAR:
+        if c == 0.0:
+            return 0.0
+        return c * x ** (c - 1.0)
+    if o == op.RPOW_SCALAR:
+        if c == 0.0 and x >= 0.0:
+            return 0.0
+        return y * np.log(c)
+    return 1.0  # ADD_SCALAR, SUB_SCALAR, CLONE, TO_COPY
+
+
+@njit(cache=True)
+def unary_backward(o, xo, yo, n, c, vals, adj):
+    """adj[x] += adj[y] * f'(x)."""
+    for k in range(n):
+        g = adj[yo + k]
+        if g != 0.0:
+            adj[xo + k] += g * unary_derivative(o, vals[xo + k], vals[yo + k], c)
+
+
+@njit(cache=True, inline="always")
+def binary_partials(o, x, z, y):
+    """(dy/dx, dy/dz) of y = x (op) z, with PyTorch's conventions where pow is not differentiable."""
+    if o == op.ADD:
+        return 1.0, 1.0
+    if o == op.SUB:
+        return 1.0, -1.0
+    if o == op.MUL:
+        return z, x
+    if o == op.DIV:
+        return 1.0 / z, -x / (z * z)
+    # POW
+    dx = 0.0 if z == 0.0 else z * x ** (z - 1.0)
+    dz = 0.0 if (x == 0.0 and z >= 0.0) else y * np.log(x)
+    return dx, dz
+
+
+@njit(cache=True)
+def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, vals, adj):
+    """Accumulate both partials, summing over the axes each input was broadcast along."""
+    n = size_at(ints, out_aux)
+    na = size_at(ints, a_aux)
+    nb = size_at(ints, b_aux)
+    if na == n and nb == n:
+        for k in range(n):
+            g = adj[yo + k]
+            if g != 0.0:
+                da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
+                if need_a:
+                    adj[ao + k] += g * da
+                if need_b:
+                    adj[bo + k] += g * db
+        return
+    dims = out_dims(ints, out_aux)
+    sa = broadcast_strides(ints, out_aux, a_aux)
+    sb = broadcast_strides(ints, out_aux, b_aux)
+    nd = dims.shape[0]
+    idx = np.zeros(nd, dtype=np.int64)
+    ia = 0
+    ib = 0
+    for k in range(n):
+        g = adj[yo + k]
+        if g != 0.0:
+            da, db = binary_partials(o, vals[ao + ia], vals[bo + ib], vals[yo + k])
+            if need_a:
+                adj[ao + ia] += g * da
+            if need_b:
+                adj[bo + ib] += g * db
+        # advance the output multi-index and both input offsets
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            ia += sa[d]
+            ib += sb[d]
+            if idx[d] < dims[d]:
+                break
+            ia -= sa[d] * dims[d]
+            ib -= sb[d] * dims[d]
+            idx[d] = 0
+            d -= 1

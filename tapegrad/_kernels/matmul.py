@@ -1,0 +1,58 @@
+"""Backward kernels of matrix products (numba's np.dot calls BLAS through scipy)."""
+import numpy as np
+from numba import njit
+
+from . import opcodes as op
+
+
+@njit(cache=True)
+def _mat(vals, o, r, c):
+    return vals[o:o + r * c].reshape((r, c))
+
+
+@njit(cache=True)
+def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, alpha, vals, adj):
+    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, ADDMM and BMM."""
+    if o == op.DOT:
+        n = ints[a_aux + 1]
+        g = adj[yo] * alpha
+        for k in range(n):
+            if need_a:
+                adj[ao + k] += g * vals[bo + k]
+            if need_b:
+                adj[bo + k] += g * vals[ao + k]
+        return
+    if o == op.MV:
+        m = ints[a_aux + 1]
+        n = ints[a_aux + 2]
+        for i in range(m):
+            g = adj[yo + i]
+            if g == 0.0:
+                continue
+            for j in range(n):
+                if need_a:
+                    adj[ao + i * n + j] += g * vals[bo + j]
+                if need_b:
+                    adj[bo + j] += g * vals[ao + i * n + j]
+        return
+    # MM, ADDMM, BMM: batches of (m, k) @ (k, n)
+    nb = 1
+    if o == op.BMM:
+        nb = ints[a_aux + 1]
+        m, kk, n = ints[a_aux + 2], ints[a_aux + 3], ints[b_aux + 3]
+    else:
+        m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
+    for t in range(nb):
+        A = _mat(vals, ao + t * m * kk, m, kk)
+        B = _mat(vals, bo + t * kk * n, kk, n)
+        G = _mat(adj, yo + t * m * n, m, n).copy()
+        if alpha != 1.0:
+            G *= alpha
+        if need_a:
+            GA = np.dot(G, np.ascontiguousarray(B.T))
+            dst = adj[ao + t * m * kk: ao + (t + 1) * m * kk]
+            dst += GA.ravel()
+        if need_b:
+            GB = np.dot(np.ascontiguousarray(A.T), G)
+            dst = adj[bo + t * kk * n: bo + (t + 1) * kk * n]
+            dst += GB.ravel()

@@ -1,0 +1,107 @@
+"""The reverse sweep: one compiled loop over tape records, one branch per family of operations."""
+import numpy as np
+from numba import njit
+
+from . import opcodes as op
+from .common import params_at, size_at
+from .elementwise import binary_backward, unary_backward
+from .matmul import matmul_backward
+from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
+                       unbroadcast_add)
+
+
+@njit(cache=True)
+def _stale(flags, p):
+    return p >= 0 and (flags[p] & op.FLAG_STALE) != 0
+
+
+@njit(cache=True)
+def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+                  reads_a, reads_b, reads_y, saves, retain):
+    """Propagate adjoints from records marked in `need`, from physical index `start` down to 0.
+
+    Returns (status, record, culprit): OK, or an error code with the record that failed and the record whose
+    saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
+    """
+    for i in range(start, -1, -1):
+        if need[i] == 0:
+            continue
+        o = ops[i]
+        fam = o >> 6
+        if fam == op.SOURCE:
+            if o == op.FREED:
+                return op.ERR_FREED, i, i
+            continue
+        if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
+            return op.ERR_FREED, i, i
+        pa = a[i] - base if a[i] >= 0 else -1
+        pb = b[i] - base if b[i] >= 0 else -1
+        if reads_a[o] and _stale(flags, pa):
+            return op.ERR_STALE, i, pa
+        if reads_b[o] and _stale(flags, pb):
+            return op.ERR_STALE, i, pb
+        if reads_y[o] and _stale(flags, i):
+            return op.ERR_STALE, i, i
+        if fam == op.PYFUNC:
+            return op.ERR_PYFUNC, i, i
+        need_a = pa >= 0 and ops[pa] != op.CONST
+        need_b = pb >= 0 and ops[pb] != op.CONST
+        yo = off[i]
+        if fam == op.UNARY:
+            unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj)
+        elif fam == op.BINARY:
+            binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, vals, adj)
+        elif fam == op.REDUCE:
+            # the keepdim shape of the output follows its own shape in the params
+            reduce_backward(ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], adj)
+        elif fam == op.STRIDED:
+            strided_backward(ints, aux[i], off[pa], yo, adj)
+        elif fam == op.GATHER:
+            gather_backward(ints, aux[i], off[pa], yo, adj)
+        elif fam == op.INDEX_PUT:
+            copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
+        elif fam == op.MATMUL:
+            alpha = const[i] if o == op.ADDMM else 1.0
+            matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,
+                            alpha, vals, adj)
+            if o == op.ADDMM:
+                p = params_at(ints, aux[i])
+                pc = ints[p + 1] - base
+                if ops[pc] != op.CONST:
+                    beta = ints[p + 2:p + 3].view(np.float64)[0]
+                    unbroadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, adj)
+                    need[pc] = 1
+        if need_a:
+            need[pa] = 1
+        if need_b:
+            need[pb] = 1
+        if not retain:
+            flags[i] |= op.FLAG_FREED
+    return op.OK, -1, -1
+
+
+@njit(cache=True)
+def lowest_reference(ops, a, b, aux, ints, has_extra, start, n, base):
+    """For compaction: the smallest input gid that records [start, n) refer to."""
+    lowest = base + n
+    for i in range(start, n):
+        if 0 <= a[i] < lowest:
+            lowest = a[i]
+        if 0 <= b[i] < lowest:
+            lowest = b[i]
+        if has_extra[ops[i]]:
+            p = params_at(ints, aux[i])
+            for k in range(ints[p]):
+                if ints[p + 1 + k] < lowest:
+                    lowest = ints[p + 1 + k]
+    return lowest
+
+
+@njit(cache=True)
+def count_unfreed(ops, flags, start, stop):
+    """How many operation records in [start, stop) a backward has not consumed yet."""
+    unfreed = 0
+    for i in range(start, stop):
+        if (ops[i] >> 6) != op.SOURCE and (flags[i] & op.FLAG_FREED) == 0:
+            unfreed += 1
+    return unfreed

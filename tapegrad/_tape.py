@@ -1,0 +1,255 @@
+"""The flat Wengert tape: record buffers, growth, release, per-thread tapes and grad mode.
+
+A record is one row across structure-of-arrays buffers:
+
+    op     int32    opcode (see _kernels/opcodes.py)
+    a, b   int64    gids of the first two inputs (-1: none); further inputs sit in the params
+    aux    int64    offset into `ints` of [ndim, *shape, *params]; 0 is the shared entry of a 0-d result
+    off    int64    offset into `vals` of the output value (the adjoint uses the same offset in its own buffer)
+    const  float64  a scalar parameter (the c of x + c, x ** c, ...)
+    flags  uint8    FREED (a backward consumed it) and STALE (its value was overwritten in place)
+
+Every record saves its output value in `vals` as float64, so any backward kernel can read any input or output.
+Record ids (gids) grow monotonically for the life of a thread; physical index = gid - base. Records are grouped
+into segments, one per stretch between backward calls; tensors produced by operations hold their segment, so a
+segment that no tensor refers to, or whose records a backward consumed, can be dropped.
+"""
+import itertools
+import sys
+import threading
+
+import numpy as np
+
+from ._kernels import opcodes as op
+from ._kernels import sweep as _sweep
+
+_GID_SPAN = 1 << 40          # each thread's tape owns a disjoint range of gids
+_tape_numbers = itertools.count()
+
+
+class Segment:
+    """The records between two backward calls; holds the leaves recorded in it."""
+
+    __slots__ = ("tape", "start", "leaf_gids", "leaves", "retained", "dropped", "__weakref__")
+
+    def __init__(self, tape, start):
+        self.tape = tape
+        self.start = start
+        self.leaf_gids = {}     # id(leaf tensor) -> gid of its LEAF record in this segment
+        self.leaves = []        # (gid, leaf tensor), in recording order
+        self.retained = []      # (gid, tensor) for tensors that called retain_grad()
+        self.dropped = None     # after compaction: (ops, a, b) of this segment, for grad_fn views
+
+
+class Tape:
+    """One thread's tape."""
+
+    def __init__(self):
+        number = next(_tape_numbers)
+        self.base = number * _GID_SPAN
+        self.limit = self.base + _GID_SPAN
+        self.grad_enabled = True
+        self._alloc(1024, 4096, 1024)
+        self.n = 0
+        self.nv = 0
+        self.ni = 1              # ints[0] = 0: the shape entry of every 0-d record
+        self.segments = []
+        self.seg = None
+        self.new_segment()
+        self.pyfuncs = {}        # gid -> Python backward of a tapegrad.autograd.Function record
+        self.stale_info = {}     # gid -> (base tensor, version it had) for records overwritten in place
+
+    def _alloc(self, cap, vcap, icap):
+        self.ops = np.zeros(cap, np.int32)
+        self.a = np.zeros(cap, np.int64)
+        self.b = np.zeros(cap, np.int64)
+        self.aux = np.zeros(cap, np.int64)
+        self.off = np.zeros(cap, np.int64)
+        self.const = np.zeros(cap, np.float64)
+        self.flags = np.zeros(cap, np.uint8)
+        self.vals = np.zeros(vcap, np.float64)
+        self.ints = np.zeros(icap, np.int64)
+
+    @property
+    def seg_start(self):
+        return self.seg.start
+
+    def new_segment(self):
+        self.seg = Segment(self, self.base + self.n)
+        self.segments.append(self.seg)
+
+    # -- appending ---------------------------------------------------------------------------------------
+
+    def _grow(self, name, need):
+        old = getattr(self, name)
+        cap = len(old)
+        while cap < need:
+            cap *= 2
+        new = np.zeros(cap, old.dtype)
+        new[:len(old)] = old
+        setattr(self, name, new)
+
+    def _grow_records(self):
+        need = self.n + 1
+        for name in ("ops", "a", "b", "aux", "off", "const", "flags"):
+            self._grow(name, need)
+
+    def push(self, opcode, ia, ib, value, aux=0, const=0.0):
+        """Append one record whose output value is `value` (an ndarray or numpy scalar); return its gid."""
+        p = self.n
+        if p == len(self.ops):
+            self._grow_records()
+        self.ops[p] = opcode
+        self.a[p] = ia
+        self.b[p] = ib
+        if aux:
+            self.aux[p] = aux
+        if const:
+            self.const[p] = const
+        vo = self.nv
+        size = value.size
+        if vo + size > len(self.vals):
+            self._grow("vals", vo + size)
+        if value.ndim == 0:
+            self.vals[vo] = value
+        elif size:
+            self.vals[vo:vo + size] = value.reshape(-1)
+        self.off[p] = vo
+        self.nv = vo + size
+        self.n = p + 1
+        return self.base + p
+
+    def put_ints(self, ints):
+        """Store a shape-and-params entry in the int side table; return its offset (for `aux`)."""
+        i = self.ni
+        m = len(ints)
+        if i + m > len(self.ints):
+            self._grow("ints", i + m)
+        self.ints[i:i + m] = ints
+        self.ni = i + m
+        return i
+
+    def put_shape(self, shape, params=()):
+        if not shape and not params:
+            return 0
+        return self.put_ints((len(shape), *shape, *params))
+
+    def aux_of(self, gid):
+        return int(self.aux[gid - self.base])
+
+    def owns(self, gid):
+        return self.base <= gid < self.base + self.n
+
+    # -- release -------------------------------------------------------------------------------------------
+
+    def _segment_is_garbage(self, k):
+        seg = self.segments[k]
+        # references: the segments list, getrefcount's argument, and self.seg for the current one
+        baseline = 3 if seg is self.seg else 2
+        if sys.getrefcount(seg) <= baseline:
+            return True
+        stop = self.segments[k + 1].start if k + 1 < len(self.segments) else self.base + self.n
+        return _sweep.count_unfreed(self.ops, self.flags, seg.start - self.base, stop - self.base) == 0
+
+    def collect(self):
+        """Drop the oldest segments that nothing can reach any more, then start a new segment."""
+        k = 0
+        while k < len(self.segments) and self._segment_is_garbage(k):
+            k += 1
+        if k == len(self.segments):
+            self._reset()
+        elif k > 0:
+            self._drop_prefix(k)
+        if self.seg.start != self.base + self.n:
+            self.new_segment()
+
+    def _forget(self, segments):
+        for seg in segments:
+            if sys.getrefcount(seg) > 2:   # something still shows its grad_fn: keep what a view needs
+                lo, hi = seg.start - self.base, self._segment_stop(seg) - self.base
+                seg.dropped = (self.ops[lo:hi].copy(), self.a[lo:hi].copy(), self.b[lo:hi].copy())
+            seg.leaf_gids = {}
+            seg.leaves = []
+            seg.retained = []
+
+    def _segment_stop(self, seg):
+        k = self.segments.index(seg)
+        return self.segments[k + 1].start if k + 1 < len(self.segments) else self.base + self.n
+
+    def _reset(self):
+        n = self.n
+        self._forget(self.segments)
+        self.aux[:n] = 0
+        self.const[:n] = 0
+        self.flags[:n] = 0
+        self.base += n
+        self.n = 0
+        self.nv = 0
+        self.ni = 1
+        self.pyfuncs.clear()
+        self.stale_info.clear()
+        self.segments = []
+        self.new_segment()
+
+    def _drop_prefix(self, k):
+        while k > 0:
+            lowest = _sweep.lowest_reference(self.ops, self.a, self.b, self.aux, self.ints, op.HAS_EXTRA,
+                                             self.segments[k].start - self.base, self.n, self.base)
+            if lowest >= self.segments[k].start:
+                break
+            k -= 1   # a kept record still refers into segment k-1: keep that one too
+        cut = self.segments[k].start
+        p = cut - self.base
+        if k == 0 or p * 2 < self.n:
+            return   # not worth moving the rest yet
+        n = self.n
+        keep = slice(p, n)
+        voff = int(self.off[p])
+        kept_aux = self.aux[keep]
+        nonzero = kept_aux[kept_aux > 0]
+        ioff = int(nonzero.min()) - 1 if len(nonzero) else self.ni - 1
+        self._forget(self.segments[:k])
+        m = n - p
+        for name in ("ops", "a", "b", "aux", "off", "const", "flags"):
+            arr = getattr(self, name)
+            arr[:m] = arr[keep].copy()
+            arr[m:n] = 0
+        self.off[:m] -= voff
+        self.aux[:m] = np.where(self.aux[:m] > 0, self.aux[:m] - ioff, 0)
+        self.vals[:self.nv - voff] = self.vals[voff:self.nv].copy()
+        self.ints[1:self.ni - ioff] = self.ints[1 + ioff:self.ni].copy()
+        self.nv -= voff
+        self.ni -= ioff
+        self.n = m
+        self.base = cut
+        self.pyfuncs = {g: f for g, f in self.pyfuncs.items() if g >= cut}
+        self.stale_info = {g: v for g, v in self.stale_info.items() if g >= cut}
+        self.segments = self.segments[k:]
+
+    def nbytes(self):
+        """Bytes held by the record buffers (capacity) and bytes in use by the records recorded so far."""
+        per_record = sum(getattr(self, name).itemsize for name in ("ops", "a", "b", "aux", "off", "const", "flags"))
+        held = per_record * len(self.ops) + self.vals.nbytes + self.ints.nbytes
+        used = per_record * self.n + 8 * self.nv + 8 * self.ni
+        return held, used
+
+
+class _ThreadState(threading.local):
+    def __init__(self):
+        self.tape = Tape()
+
+
+_state = _ThreadState()
+
+
+def current_tape():
+    """This thread's tape."""
+    return _state.tape
+
+
+def is_grad_enabled():
+    return _state.tape.grad_enabled
+
+
+def _set_grad_enabled(mode):
+    _state.tape.grad_enabled = bool(mode)

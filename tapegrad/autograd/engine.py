@@ -1,0 +1,183 @@
+"""backward() and grad(): seed adjoints, run the compiled reverse sweep, hand gradients to tensors."""
+import numpy as np
+
+from .._kernels import opcodes as op
+from .._kernels.sweep import reverse_sweep
+from .._tape import current_tape
+from ..tensor import Tensor, _wrap
+
+SECOND_TIME = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have "
+    "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+    "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
+    "if you need to access saved tensors after calling backward.")
+
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor"}
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _check_roots(tensors, grad_tensors):
+    """Validate outputs and their gradients the way PyTorch does; return [(tensor, float64 seed array)]."""
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"got {len(grad_tensors)} tensors and {len(tensors)} gradients")
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected a Tensor as output {i}, got {type(t).__name__}")
+        if not t._rg:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            seed = np.ones(t._data.shape)
+        else:
+            if not isinstance(g, Tensor):
+                g = _wrap(np.asarray(g))
+            if g._data.shape != t._data.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                                   f"output[{i}] has a shape of {t.shape}.")
+            seed = np.asarray(g._data, dtype=np.float64)
+        roots.append((t, seed))
+    return roots
+
+
+def _stale_message(tape, consumer, culprit):
+    base, expected = tape.stale_info.get(tape.base + culprit, (None, 0))
+    current = base._version if base is not None else expected + 1
+    ndim = tape.ints[tape.aux[culprit]]
+    shape = [int(d) for d in tape.ints[tape.aux[culprit] + 1: tape.aux[culprit] + 1 + ndim]]
+    dtype = base.dtype.name if base is not None else "float32"
+    kind = _LEGACY_NAMES.get(dtype, dtype)
+    producer = op.NAMES.get(int(tape.ops[culprit])) or "AccumulateGrad"
+    what = f"output 0 of {producer}" if int(tape.ops[culprit]) not in (op.LEAF, op.CONST) else "a leaf"
+    return ("one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"[tapegrad.{kind} [{', '.join(map(str, shape))}]], which is {what}, is at version {current}; "
+            f"expected version {expected} instead. Hint: the tensor was changed in place after "
+            f"{op.NAMES.get(int(tape.ops[consumer]))} saved it; clone() it before the in-place operation.")
+
+
+def run_sweep(tape, roots, retain):
+    """Seed the adjoints of the recorded roots and sweep. Returns (adjoint buffer, reached-record flags)."""
+    n = tape.n
+    adj = np.zeros(max(tape.nv, 1))
+    need = np.zeros(max(n, 1), np.uint8)
+    start = -1
+    for t, seed in roots:
+        g = t._id
+        if not tape.owns(g):
+            if g < tape.base:
+                raise RuntimeError(SECOND_TIME)
+            raise RuntimeError("this tensor's graph was built on another thread's tape; tapegrad tapes are per thread")
+        p = g - tape.base
+        o = tape.off[p]
+        adj[o:o + seed.size] += seed.reshape(-1)
+        need[p] = 1
+        start = max(start, p)
+    while start >= 0:
+        status, i, culprit = reverse_sweep(start, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const,
+                                           tape.flags, tape.ints, tape.vals, adj, need, tape.base,
+                                           op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain)
+        if status == op.OK:
+            break
+        if status == op.ERR_FREED:
+            raise RuntimeError(SECOND_TIME)
+        if status == op.ERR_STALE:
+            raise RuntimeError(_stale_message(tape, i, culprit))
+        # a Python-defined backward: run it, then resume below it
+        tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain)
+        if not retain:
+            tape.flags[i] |= op.FLAG_FREED
+        start = i - 1
+    return adj, need
+
+
+def _gradient_of(tape, adj, gid, like):
+    p = gid - tape.base
+    o = int(tape.off[p])
+    data = like._data
+    g = adj[o:o + data.size].reshape(data.shape)
+    return g.astype(data.dtype) if data.ndim else data.dtype.type(g[()])
+
+
+def _accumulate(t, g):
+    if t._grad is None:
+        t._grad = _wrap(g.copy() if isinstance(g, np.ndarray) else g)
+    elif isinstance(t._grad._data, np.ndarray) and t._grad._data.ndim:
+        t._grad._data += g
+    else:
+        t._grad._data = t._grad._data + g
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the sum of gradients of `tensors` and accumulate them into leaves' .grad."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tapegrad yet")
+    tensors = _as_tuple(tensors)
+    roots = _check_roots(tensors, _as_tuple(grad_tensors))
+    retain = bool(retain_graph)
+    only = None if inputs is None else {id(t) for t in _as_tuple(inputs)}
+    tape = current_tape()
+    recorded = []
+    for t, seed in roots:
+        if t._seg is not None or tape.seg.start <= t._id < tape.limit:
+            recorded.append((t, seed))
+        elif only is None or id(t) in only:
+            # backward from a leaf that no operation used: its gradient is the seed itself
+            _accumulate(t, seed.astype(t._data.dtype).reshape(t._data.shape) if t._data.ndim
+                        else t._data.dtype.type(seed[()]))
+    if not recorded:
+        return
+    adj, need = run_sweep(tape, recorded, retain)
+    grads = []
+    for seg in tape.segments:
+        for gid, t in seg.leaves + seg.retained:
+            if need[gid - tape.base] and (only is None or id(t) in only):
+                grads.append((t, _gradient_of(tape, adj, gid, t)))
+    for t, g in grads:
+        _accumulate(t, g)
+    if not retain:
+        tape.collect()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         materialize_grads=False):
+    """Return the gradients of `outputs` with respect to `inputs` without touching any .grad."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tapegrad yet")
+    outputs = _as_tuple(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = _as_tuple(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+    roots = _check_roots(outputs, _as_tuple(grad_outputs))
+    retain = bool(retain_graph)
+    tape = current_tape()
+    adj, need = run_sweep(tape, roots, retain)
+    result = []
+    for t in inputs:
+        total = None
+        gids = [t._id] if t._seg is not None else [g for seg in tape.segments for g, leaf in seg.leaves if leaf is t]
+        for gid in gids:
+            if tape.owns(gid) and need[gid - tape.base]:
+                g = _gradient_of(tape, adj, gid, t)
+                total = g if total is None else total + g
+        if total is None:
+            if not (allow_unused or materialize_grads):
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+            result.append(_wrap(np.zeros_like(t._data)) if materialize_grads else None)
+        else:
+            result.append(_wrap(total))
+    if not retain:
+        tape.collect()
+    return tuple(result)

@@ -1,0 +1,106 @@
+"""grad_fn objects: views of tape records created on access, with PyTorch's names and next_functions."""
+from .._kernels import opcodes as op
+
+
+def _segment_of(tape, gid):
+    for seg in reversed(tape.segments):
+        if seg.start <= gid:
+            return seg
+    return None
+
+
+def _record(seg, gid):
+    """(opcode, a, b) of record `gid`, from the live tape or from what its segment kept when released."""
+    tape = seg.tape
+    if tape.owns(gid):
+        p = gid - tape.base
+        return int(tape.ops[p]), int(tape.a[p]), int(tape.b[p])
+    if seg.dropped is not None:
+        ops, a, b = seg.dropped
+        p = gid - seg.start
+        if 0 <= p < len(ops):
+            return int(ops[p]), int(a[p]), int(b[p])
+    return op.FREED, -1, -1
+
+
+class Node:
+    """The backward function of one recorded operation."""
+
+    __slots__ = ("_seg", "_gid")
+
+    def __init__(self, seg, gid):
+        self._seg = seg
+        self._gid = gid
+
+    def name(self):
+        opcode = _record(self._seg, self._gid)[0]
+        if opcode == op.PYFUNC_OP:
+            return self._seg.tape.pyfuncs[self._gid].name
+        return op.NAMES.get(opcode) or "FreedBackward"
+
+    @property
+    def next_functions(self):
+        opcode, a, b = _record(self._seg, self._gid)
+        tape = self._seg.tape
+        if opcode == op.PYFUNC_OP:
+            inputs = list(tape.pyfuncs[self._gid].input_gids)
+        else:
+            inputs = [a, b][:op.N_NEXT.get(opcode, 0)]
+            if opcode == op.ADDMM and tape.owns(self._gid):
+                p = int(tape.aux[self._gid - tape.base])
+                p = p + 1 + int(tape.ints[p])
+                inputs = [int(tape.ints[p + 1]), a, b]
+        return tuple((self._node_of(g), 0) for g in inputs)
+
+    def _node_of(self, gid):
+        if gid < 0:
+            return None
+        tape = self._seg.tape
+        seg = _segment_of(tape, gid)
+        if seg is None or not tape.owns(gid):
+            return None
+        opcode = int(tape.ops[gid - tape.base])
+        if opcode == op.LEAF:
+            for g, leaf in seg.leaves:
+                if g == gid:
+                    return AccumulateGrad(leaf)
+            return None
+        if opcode in (op.CONST, op.FREED):
+            return None
+        return Node(seg, gid)
+
+    def __eq__(self, other):
+        return isinstance(other, Node) and other._seg.tape is self._seg.tape and other._gid == self._gid
+
+    def __hash__(self):
+        return hash((id(self._seg.tape), self._gid))
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient lands; `variable` is the leaf."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    next_functions = ()
+
+    def __eq__(self, other):
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self):
+        return id(self.variable)
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def node_for(seg, gid):
+    return Node(seg, gid)

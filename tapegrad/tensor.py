@@ -1,0 +1,355 @@
+"""The Tensor handle: data, a record id on this thread's tape, and PyTorch's autograd surface.
+
+The handle knows no operation by name; ops modules attach methods to it. `record` is the one way an
+operation appends itself to the tape.
+"""
+import numpy as np
+
+from . import _dtypes
+from ._dtypes import from_numpy_dtype
+from ._kernels import opcodes as op
+from ._tape import _state, current_tape
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints like torch.Size."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"tapegrad.Size([{', '.join(str(d) for d in self)}])"
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class Tensor:
+    """A thin handle: the values (an ndarray, or a numpy scalar for fast 0-d arithmetic) and its tape record."""
+
+    __slots__ = ("_data", "_id", "_seg", "_rg", "_grad", "_base", "_version_count", "_meta", "__weakref__")
+    __array_priority__ = 1000   # numpy defers to our reflected operators
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("create tensors with tapegrad.tensor(), tapegrad.zeros(), tapegrad.from_numpy(), ...")
+
+    # -- plain properties -------------------------------------------------------------------------------
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return self._data.size
+
+    def nelement(self):
+        return self._data.size
+
+    @property
+    def dtype(self):
+        return from_numpy_dtype(self._data.dtype)
+
+    def element_size(self):
+        return self._data.itemsize
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self):
+        return self._data.dtype.kind == "c"
+
+    @property
+    def device(self):
+        return "cpu"
+
+    @property
+    def is_cuda(self):
+        return False
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    # -- autograd state -----------------------------------------------------------------------------------
+
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if self._seg is not None and not flag:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        if flag and self._data.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        if self._seg is None and bool(flag) != self._rg:
+            self._rg = bool(flag)
+            self._id = -1
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self._seg is None
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {tuple(value.shape)} vs {tuple(self.shape)}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+        self._grad = value
+
+    @property
+    def grad_fn(self):
+        if self._seg is None:
+            return None
+        from .autograd.graph import node_for
+        return node_for(self._seg, self._id)
+
+    @property
+    def _version(self):
+        return (self._base or self)._version_count
+
+    @property
+    def retains_grad(self):
+        return bool(self._meta and self._meta.get("retains_grad"))
+
+    def retain_grad(self):
+        """Keep .grad of this non-leaf tensor after backward, as PyTorch does."""
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._seg is None or self.retains_grad:
+            return
+        meta = self._meta_dict()
+        meta["retains_grad"] = True
+        self._seg.retained.append((self._id, self))
+
+    def _meta_dict(self):
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    def detach(self):
+        """A new leaf sharing this tensor's storage, outside the graph."""
+        out = _wrap(self._data if self._data.ndim == 0 and isinstance(self._data, np.generic) else self._data.view())
+        out._base = self._base or self
+        return out
+
+    def detach_(self):
+        if self._base is not None and self._base._rg:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self._seg = None
+        self._rg = False
+        self._id = -1
+        return self
+
+    @property
+    def data(self):
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        self._data = value._data
+        self._id = -1
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into the .grad of every leaf that self depends on."""
+        from .autograd import engine
+        engine.backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+
+    # -- conversion out ----------------------------------------------------------------------------------
+
+    def numpy(self, *, force=False):
+        if self._rg and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        self._ensure_array()
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item() if self._data.ndim else self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        arr = np.asarray(self._data)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __repr__(self):
+        from ._format import format_tensor
+        suffixes = []
+        d = self._data.dtype
+        default = _dtypes.get_default_dtype().np
+        if not (d == default or d == np.int64 or d == np.bool_ or
+                (d == np.complex64 and default == np.float32) or (d == np.complex128 and default == np.float64)):
+            suffixes.append(f"dtype={self.dtype!r}")
+        if self._seg is not None:
+            fn = self.grad_fn
+            suffixes.append(f"grad_fn=<{fn.name()}>")
+        elif self._rg:
+            suffixes.append("requires_grad=True")
+        return format_tensor(np.asarray(self._data), suffixes)
+
+    __str__ = __repr__
+
+    def _ensure_array(self):
+        """Give a 0-d tensor held as a numpy scalar a real (writable, viewable) array."""
+        if not isinstance(self._data, np.ndarray):
+            self._data = np.array(self._data)
+        return self._data
+
+
+def _wrap_dim(dim, ndim, name=None):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _wrap(data, requires_grad=False):
+    """A leaf handle for `data` (an ndarray or numpy scalar)."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t._id = -1
+    t._seg = None
+    t._rg = requires_grad
+    t._grad = None
+    t._base = None
+    t._version_count = 0
+    t._meta = None
+    return t
+
+
+def _result(data, gid, seg):
+    """The handle of an operation's output recorded as `gid`."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t._id = gid
+    t._seg = seg
+    t._rg = True
+    t._grad = None
+    t._base = None
+    t._version_count = 0
+    t._meta = None
+    return t
+
+
+def source_gid(t, tape):
+    """The gid under which tensor t enters a record on `tape`, recording its LEAF/CONST record if needed."""
+    g = t._id
+    if t._seg is not None:
+        if tape.base <= g < tape.limit:
+            if t._base is not None and tape.flags[g - tape.base] & op.FLAG_STALE:
+                return rederive_view(t, tape)   # its storage was written through another alias
+            return g
+        return _foreign_or_freed(t, tape)
+    if tape.seg.start <= g < tape.limit:
+        return g
+    data = t._data
+    if data.dtype.kind == "c":
+        raise NotImplementedError("autograd through complex tensors is not supported yet")
+    if t._rg:
+        g = tape.push(op.LEAF, -1, -1, data, tape.put_shape(data.shape))
+        tape.seg.leaves.append((g, t))
+    else:
+        g = tape.push(op.CONST, -1, -1, data, tape.put_shape(data.shape))
+    t._id = g
+    if t._base is not None:
+        t._base._meta_dict().setdefault("snapshots", []).append(g)
+    return g
+
+
+rederive_view = None   # set by ops.shape: re-reads a view from its base's current record
+
+
+def _foreign_or_freed(t, tape):
+    g = t._id
+    if g >= tape.limit or g < tape.limit - (1 << 40):
+        raise RuntimeError("this tensor's graph was built on another thread's tape; tapegrad tapes are per thread")
+    # its records were released after an earlier backward: going through it again is an error
+    data = t._data
+    return tape.push(op.FREED, -1, -1, data, tape.put_shape(data.shape))
+
+
+def record(opcode, inputs, data, aux=None, const=0.0):
+    """Append `opcode` applied to `inputs` (1 or 2 tensors, None for a Python scalar) producing `data`.
+
+    Returns the output handle. The caller has already checked that grad mode is on and an input requires grad.
+    """
+    tape = _state.tape
+    x = inputs[0]
+    ia = source_gid(x, tape)
+    ib = -1
+    if len(inputs) > 1 and inputs[1] is not None:
+        ib = source_gid(inputs[1], tape)
+    if aux is None:
+        aux = 0 if data.ndim == 0 else (
+            int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape))
+    gid = tape.push(opcode, ia, ib, data, aux, const)
+    return _result(data, gid, tape.seg)
+
+
+def needs_grad(*tensors):
+    """True when grad mode is on and some tensor argument requires grad."""
+    if not _state.tape.grad_enabled:
+        return False
+    for t in tensors:
+        if t.__class__ is Tensor and t._rg:
+            return True
+    return False
