@@ -295,8 +295,10 @@ def source_gid(t, tape):
     g = t._id
     if t._seg is not None:
         if tape.base <= g < tape.limit:
-            if t._base is not None and tape.flags[g - tape.base] & op.FLAG_STALE:
-                return rederive_view(t, tape)   # its storage was written through another alias
+            if t._base is not None:
+                tape.flush()
+                if tape.flags[g - tape.base] & op.FLAG_STALE:
+                    return rederive_view(t, tape)   # its storage was written through another alias
             return g
         return _foreign_or_freed(t, tape)
     if tape.seg.start <= g < tape.limit:
@@ -339,10 +341,47 @@ def record(opcode, inputs, data, aux=None, const=0.0):
     if len(inputs) > 1 and inputs[1] is not None:
         ib = source_gid(inputs[1], tape)
     if aux is None:
+        # an output shaped like a non-0-d input shares its shape entry (such an input is never staged)
         aux = 0 if data.ndim == 0 else (
             int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape))
     gid = tape.push(opcode, ia, ib, data, aux, const)
     return _result(data, gid, tape.seg)
+
+
+def record_elementwise(tape, opcode, x, y, data, const=0.0):
+    """The hot path of record() for elementwise ops (y may be None): no tuple of inputs, 0-d records staged inline.
+
+    Scalar code spends most of its time here, so the common cases of source_gid and Tape.push are inlined.
+    """
+    ia = x._id
+    if x._seg is None or x._base is not None or not tape.base <= ia < tape.limit:
+        ia = source_gid(x, tape)
+    ib = -1
+    if y is not None:
+        ib = y._id
+        if y._seg is None or y._base is not None or not tape.base <= ib < tape.limit:
+            ib = source_gid(y, tape)
+    if data.ndim == 0:
+        p = tape.n
+        vo = tape.nv
+        tape.staged_ints += (p, opcode, ia, ib, vo)
+        tape.staged_floats += (const, data)
+        tape.n = p + 1
+        tape.nv = vo + 1
+        gid = tape.base + p
+    else:
+        aux = int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape)
+        gid = tape.push(opcode, ia, ib, data, aux, const)
+    t = object.__new__(Tensor)
+    t._data = data
+    t._id = gid
+    t._seg = tape.seg
+    t._rg = True
+    t._grad = None
+    t._base = None
+    t._version_count = 0
+    t._meta = None
+    return t
 
 
 def needs_grad(*tensors):

@@ -67,6 +67,7 @@ def _stale_message(tape, consumer, culprit):
 
 def run_sweep(tape, roots, retain):
     """Seed the adjoints of the recorded roots and sweep. Returns (adjoint buffer, reached-record flags)."""
+    tape.flush()
     n = tape.n
     adj = np.zeros(max(tape.nv, 1))
     need = np.zeros(max(n, 1), np.uint8)

@@ -12,6 +12,7 @@ def _segment_of(tape, gid):
 def _record(seg, gid):
     """(opcode, a, b) of record `gid`, from the live tape or from what its segment kept when released."""
     tape = seg.tape
+    tape.flush()
     if tape.owns(gid):
         p = gid - tape.base
         return int(tape.ops[p]), int(tape.a[p]), int(tape.b[p])
@@ -56,6 +57,7 @@ class Node:
         if gid < 0:
             return None
         tape = self._seg.tape
+        tape.flush()
         seg = _segment_of(tape, gid)
         if seg is None or not tape.owns(gid):
             return None

@@ -11,7 +11,7 @@ from scipy.special import expit
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, needs_grad, record
+from ..tensor import Tensor, needs_grad, record, record_elementwise
 from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, constant, float_result_dtype,
                       result_dtype)
 
@@ -34,8 +34,9 @@ def _tensor_tensor(name, opcode, fn, x, y, true_div=False):
     except ValueError:
         broadcast_shape(name, xd.shape, yd.shape)
         raise
-    if _state.tape.grad_enabled and (x._rg or y._rg):
-        return record(opcode, (x, y), out)
+    tape = _state.tape
+    if tape.grad_enabled and (x._rg or y._rg):
+        return record_elementwise(tape, opcode, x, y, out)
     return constant(out)
 
 
@@ -50,15 +51,18 @@ def _tensor_scalar(name, opcode, fn, x, c, reverse=False, true_div=False):
         dt = (float_result_dtype if true_div else result_dtype)(x, c).np
         cv = dt.type(c)
         out = fn(cv, cast(xd, dt)) if reverse else fn(cast(xd, dt), cv)
-    if x._rg and _state.tape.grad_enabled:
+    tape = _state.tape
+    if x._rg and tape.grad_enabled:
         if isinstance(c, complex):
             raise NotImplementedError(f"{name}(): autograd with complex scalars is not supported yet")
-        return record(opcode, (x,), out, const=float(c))
+        return record_elementwise(tape, opcode, x, None, out, float(c))
     return constant(out)
 
 
 def add(input, other, *, alpha=1):
     """input + alpha * other, broadcasting."""
+    if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1:
+        return _tensor_tensor("add", op.ADD, operator.add, input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if input.__class__ is not Tensor:
@@ -71,6 +75,8 @@ def add(input, other, *, alpha=1):
 
 def sub(input, other, *, alpha=1):
     """input - alpha * other, broadcasting."""
+    if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1:
+        return _tensor_tensor("sub", op.SUB, operator.sub, input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if input.__class__ is not Tensor:
@@ -83,6 +89,8 @@ def sub(input, other, *, alpha=1):
 
 def rsub(input, other):
     """other - input."""
+    if other.__class__ is float or other.__class__ is int:
+        return _tensor_scalar("rsub", op.RSUB_SCALAR, operator.sub, input, other, reverse=True)
     other = as_operand(other, "rsub")
     if other.__class__ is Tensor:
         return sub(other, input)
@@ -91,6 +99,8 @@ def rsub(input, other):
 
 def mul(input, other):
     """input * other, broadcasting."""
+    if other.__class__ is Tensor and input.__class__ is Tensor:
+        return _tensor_tensor("mul", op.MUL, operator.mul, input, other)
     if input.__class__ is not Tensor:
         input, other = other, input
     other = as_operand(other, "mul")
@@ -199,8 +209,9 @@ def _make_unary(name, opcode, fn, to_float):
                                "to invert a mask, use the `~` or `logical_not()` operator instead.")
         with _quiet():
             out = fn(d)
-        if input._rg and _state.tape.grad_enabled:
-            return record(opcode, (input,), out)
+        tape = _state.tape
+        if input._rg and tape.grad_enabled:
+            return record_elementwise(tape, opcode, input, None, out)
         return constant(out)
     unary.__name__ = unary.__qualname__ = name
     unary.__doc__ = f"Elementwise {name}."

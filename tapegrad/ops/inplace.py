@@ -27,6 +27,7 @@ def invalidate(t):
     """t's storage is about to change: records holding its old values go stale and its version moves on."""
     base = t._base or t
     tape = _state.tape
+    tape.flush()
     gids = [base._id, t._id]
     if base._meta and base._meta.get("snapshots"):
         gids += base._meta.pop("snapshots")

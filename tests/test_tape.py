@@ -1,0 +1,174 @@
+"""The flat tape: release of consumed records, bounded memory over long loops, per-thread tapes."""
+import threading
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad._tape import current_tape
+
+
+def _train_steps(n, side_computation=False, keep_losses=None):
+    tg.manual_seed(0)
+    w = tg.randn(4, 3, dtype=tg.float64, requires_grad=True)
+    b = tg.zeros(3, dtype=tg.float64, requires_grad=True)
+    x = tg.randn(8, 4, dtype=tg.float64)
+    y = tg.randn(8, 3, dtype=tg.float64)
+    for _ in range(n):
+        out = (x @ w + b).tanh()
+        if side_computation:
+            reg = (w * w).sum()      # recorded but never backpropagated, and alive at backward time
+        loss = ((out - y) ** 2).mean()
+        loss.backward()
+        if keep_losses is not None:
+            keep_losses.append(loss.item())
+        with tg.no_grad():
+            w -= 0.01 * w.grad
+            b -= 0.01 * b.grad
+            w.grad = None
+            b.grad = None
+    return w
+
+
+@pytest.mark.parametrize("side_computation", [False, True])
+def test_training_loop_does_not_grow_the_tape(side_computation):
+    tape = current_tape()
+    _train_steps(50, side_computation)
+    held_after_warmup, _ = tape.nbytes()
+    records_after_warmup = tape.n
+    _train_steps(2000, side_computation)
+    held, _ = tape.nbytes()
+    assert held <= 2 * held_after_warmup
+    assert tape.n <= max(4 * records_after_warmup, 64)
+
+
+def test_long_loop_keeps_process_memory_flat():
+    import tracemalloc
+    _train_steps(200)
+    tracemalloc.start()
+    _train_steps(500)
+    first, _ = tracemalloc.get_traced_memory()
+    _train_steps(5000)
+    second, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert second - first < 256 * 1024
+
+
+def test_training_matches_plain_numpy_gradient_descent():
+    losses = []
+    w = _train_steps(20, keep_losses=losses)
+    # the same loop by hand in numpy
+    tg.manual_seed(0)
+    w0 = tg.randn(4, 3, dtype=tg.float64).numpy().copy()
+    b0 = np.zeros(3)
+    x = tg.randn(8, 4, dtype=tg.float64).numpy()
+    y = tg.randn(8, 3, dtype=tg.float64).numpy()
+    for step in range(20):
+        out = np.tanh(x @ w0 + b0)
+        loss = ((out - y) ** 2).mean()
+        assert losses[step] == pytest.approx(loss, rel=1e-12)
+        g_out = 2 * (out - y) / out.size * (1 - out ** 2)
+        w0 -= 0.01 * x.T @ g_out
+        b0 -= 0.01 * g_out.sum(0)
+    np.testing.assert_allclose(w.detach().numpy(), w0, rtol=1e-12)
+
+
+def test_unconsumed_graph_survives_release_of_others():
+    x = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True)
+    kept = (x * x).sum()            # recorded before, backpropagated after other graphs
+    for _ in range(20):
+        (x * 3).sum().backward()
+    x.grad = None
+    kept.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_chain_across_segments_still_differentiates():
+    x = tg.tensor(2.0, dtype=tg.float64, requires_grad=True)
+    h = x * x                       # segment 1
+    (x * 1.0).backward()            # starts segment 2
+    del_me = h * 3                  # segment 2 refers into segment 1
+    for _ in range(10):
+        (x + 1).backward()
+    x.grad = None
+    del_me.backward()
+    assert x.grad.item() == pytest.approx(12.0)
+
+
+def test_second_backward_after_release_raises():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    for _ in range(5):               # lets the tape drop y's records
+        (x * 2).sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        (y * 2).backward()
+
+
+def test_grad_fn_name_survives_release():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    for _ in range(5):
+        (x * 2).sum().backward()
+    assert y.grad_fn.name() == "SumBackward0"
+    assert not y.is_leaf and y.requires_grad
+
+
+def test_tapes_are_per_thread():
+    results = {}
+    errors = []
+
+    def worker(k):
+        try:
+            for step in range(200):
+                x = tg.tensor([float(k), 1.0], dtype=tg.float64, requires_grad=True)
+                y = (x * x * (k + 1)).sum()
+                if step % 7 == 0:
+                    with tg.no_grad():       # grad mode is per thread too
+                        assert not (x * 2).requires_grad
+                y.backward()
+                results.setdefault(k, []).append(x.grad.numpy().copy())
+        except Exception as err:          # surfaced in the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for k in range(4):
+        for g in results[k]:
+            np.testing.assert_allclose(g, [2.0 * k * (k + 1), 2.0 * (k + 1)])
+    assert tg.is_grad_enabled()
+
+
+def test_using_another_threads_graph_is_a_clear_error():
+    box = {}
+
+    def worker():
+        x = tg.tensor([1.0], requires_grad=True)
+        box["y"] = x * 2
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    with pytest.raises(RuntimeError, match="another thread"):
+        (box["y"] * 3).sum().backward()
+
+
+def test_scalar_tape_bytes_per_operation():
+    tape = current_tape()
+    tape.collect()
+    x = tg.tensor(0.5, dtype=tg.float64, requires_grad=True)
+    start_used = tape.nbytes()[1]
+    y = x
+    for _ in range(10000):
+        y = y * 0.999 + 0.001
+    tape.flush()
+    used = tape.nbytes()[1] - start_used
+    assert used / 20000 <= 64
+    y.backward()
