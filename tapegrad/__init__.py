@@ -18,8 +18,11 @@ from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from ._tape import is_grad_enabled
+from . import _gc_freeze
 
 __version__ = "0.1.0"
+
+_gc_freeze.freeze_startup_objects()
 
 
 def numel(input):

@@ -3,6 +3,7 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._kernels.sweep import reverse_sweep
+from .. import _gc_freeze
 from .._tape import current_tape
 from ..tensor import Tensor, _wrap
 
@@ -88,6 +89,7 @@ def run_sweep(tape, roots, retain):
                                            tape.flags, tape.ints, tape.vals, adj, need, tape.base,
                                            op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain)
         if status == op.OK:
+            _gc_freeze.freeze_after_kernels_load()
             break
         if status == op.ERR_FREED:
             raise RuntimeError(SECOND_TIME)

@@ -7,7 +7,6 @@ numpy scalars that back 0-d tensors.
 import operator
 
 import numpy as np
-from scipy.special import expit
 
 from .._kernels import opcodes as op
 from .._tape import _state
@@ -178,6 +177,13 @@ attach(multiply=mul, subtract=sub, divide=div,
 
 # -- unary -----------------------------------------------------------------------------------------------------
 
+def _sigmoid(x):
+    # split by sign so exp never overflows
+    e = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return out if out.ndim or isinstance(x, np.ndarray) else out[()]
+
+
 def _relu(x):
     return np.maximum(x, x.dtype.type(0))
 
@@ -192,7 +198,7 @@ _UNARY = [
     ("sin", op.SIN, np.sin, True),
     ("cos", op.COS, np.cos, True),
     ("tanh", op.TANH, np.tanh, True),
-    ("sigmoid", op.SIGMOID, expit, True),
+    ("sigmoid", op.SIGMOID, _sigmoid, True),
     ("relu", op.RELU, _relu, False),
     ("reciprocal", op.RECIPROCAL, np.reciprocal, True),
 ]
