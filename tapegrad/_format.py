@@ -161,7 +161,7 @@ class _Formatter:
             text = f"{value:{self.width}.{self.precision}e}"
         elif self.int_mode:
             text = f"{value:.0f}"
-            if not math.isnan(value):
+            if math.isfinite(value):
                 text += "."
         else:
             text = f"{value:.{self.precision}f}"
@@ -190,8 +190,8 @@ def _summarized(a: np.ndarray, edge: int) -> np.ndarray:
     if a.ndim == 0:
         return a
     if edge == 0:
-        # PyTorch quirk: a 1-d tensor is kept whole (self[-0:] is everything).
-        return a if a.ndim == 1 else a[(slice(0, 0),) * a.ndim]
+        # nothing but "..." gets printed
+        return a[(slice(0, 0),) * a.ndim]
     for axis, n in enumerate(a.shape):
         if n > 2 * edge:
             a = np.take(a, np.r_[0:edge, n - edge : n], axis=axis)

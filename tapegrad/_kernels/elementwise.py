@@ -84,38 +84,48 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
     nb = size_at(ints, b_aux)
     if na == n and nb == n:
         for k in range(n):
+            da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
             g = adj[yo + k]
-            if g != 0.0:
-                da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
-                if need_a:
-                    adj[ao + k] += g * da
-                if need_b:
-                    adj[bo + k] += g * db
+            if need_a:
+                adj[ao + k] += g * da
+            if need_b:
+                adj[bo + k] += g * db
         return
     dims = out_dims(ints, out_aux)
     sa = broadcast_strides(ints, out_aux, a_aux)
     sb = broadcast_strides(ints, out_aux, b_aux)
     nd = dims.shape[0]
+    last = dims[nd - 1]
+    if n == 0:
+        return
+    la = sa[nd - 1]
+    lb = sb[nd - 1]
     idx = np.zeros(nd, dtype=np.int64)
-    ia = 0
-    ib = 0
-    for k in range(n):
-        g = adj[yo + k]
-        if g != 0.0:
+    ra = 0
+    rb = 0
+    k = 0
+    for _ in range(n // last):
+        ia = ra
+        ib = rb
+        # inner loop along the last axis; the odometer below only moves between rows
+        for _j in range(last):
             da, db = binary_partials(o, vals[ao + ia], vals[bo + ib], vals[yo + k])
+            g = adj[yo + k]
             if need_a:
                 adj[ao + ia] += g * da
             if need_b:
                 adj[bo + ib] += g * db
-        # advance the output multi-index and both input offsets
-        d = nd - 1
+            k += 1
+            ia += la
+            ib += lb
+        d = nd - 2
         while d >= 0:
             idx[d] += 1
-            ia += sa[d]
-            ib += sb[d]
+            ra += sa[d]
+            rb += sb[d]
             if idx[d] < dims[d]:
                 break
-            ia -= sa[d] * dims[d]
-            ib -= sb[d] * dims[d]
+            ra -= sa[d] * dims[d]
+            rb -= sb[d] * dims[d]
             idx[d] = 0
             d -= 1

@@ -45,14 +45,11 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
     for t in range(nb):
         A = _mat(vals, ao + t * m * kk, m, kk)
         B = _mat(vals, bo + t * kk * n, kk, n)
-        G = _mat(adj, yo + t * m * n, m, n).copy()
+        G = _mat(adj, yo + t * m * n, m, n)
         if alpha != 1.0:
-            G *= alpha
+            G = G * alpha
+        # BLAS takes the transposed (Fortran-ordered) operands without copies
         if need_a:
-            GA = np.dot(G, np.ascontiguousarray(B.T))
-            dst = adj[ao + t * m * kk: ao + (t + 1) * m * kk]
-            dst += GA.ravel()
+            _mat(adj, ao + t * m * kk, m, kk)[:, :] += np.dot(G, B.T)
         if need_b:
-            GB = np.dot(np.ascontiguousarray(A.T), G)
-            dst = adj[bo + t * kk * n: bo + (t + 1) * kk * n]
-            dst += GB.ravel()
+            _mat(adj, bo + t * kk * n, kk, n)[:, :] += np.dot(A.T, G)

@@ -6,31 +6,59 @@ from .common import broadcast_strides, out_dims, params_at, size_at
 
 
 @njit(cache=True)
+def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, into_small):
+    """Walk the big shape with the small one broadcast into it: adj[small] += scale * adj[big] when
+    into_small (undoing a broadcast), else adj[big] += scale * adj[small] (undoing a reduction)."""
+    n = size_at(ints, big_aux)
+    if n == 0:
+        return
+    dims = out_dims(ints, big_aux)
+    ss = broadcast_strides(ints, big_aux, small_aux)
+    nd = dims.shape[0]
+    if nd == 0:
+        if into_small:
+            adj[small_o] += scale * adj[big_o]
+        else:
+            adj[big_o] += scale * adj[small_o]
+        return
+    last = dims[nd - 1]
+    ls = ss[nd - 1]
+    idx = np.zeros(nd, dtype=np.int64)
+    row = 0
+    k = 0
+    for _ in range(n // last):
+        i = row
+        if into_small:
+            for _j in range(last):
+                adj[small_o + i] += scale * adj[big_o + k]
+                k += 1
+                i += ls
+        else:
+            for _j in range(last):
+                adj[big_o + k] += scale * adj[small_o + i]
+                k += 1
+                i += ls
+        d = nd - 2
+        while d >= 0:
+            idx[d] += 1
+            row += ss[d]
+            if idx[d] < dims[d]:
+                break
+            row -= ss[d] * dims[d]
+            idx[d] = 0
+            d -= 1
+
+
+@njit(cache=True)
 def reduce_backward(ints, x_aux, kd_aux, xo, yo, scale, adj):
     """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y)."""
     n = size_at(ints, x_aux)
-    ny = size_at(ints, kd_aux)
-    if ny == 1:
+    if size_at(ints, kd_aux) == 1:
         g = adj[yo] * scale
         for k in range(n):
             adj[xo + k] += g
         return
-    dims = out_dims(ints, x_aux)
-    sy = broadcast_strides(ints, x_aux, kd_aux)
-    nd = dims.shape[0]
-    idx = np.zeros(nd, dtype=np.int64)
-    iy = 0
-    for k in range(n):
-        adj[xo + k] += scale * adj[yo + iy]
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            iy += sy[d]
-            if idx[d] < dims[d]:
-                break
-            iy -= sy[d] * dims[d]
-            idx[d] = 0
-            d -= 1
+    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False)
 
 
 @njit(cache=True)
@@ -43,18 +71,27 @@ def strided_backward(ints, y_aux, xo, yo, adj):
     if nd == 0:
         adj[xo + base] += adj[yo]
         return
+    if n == 0:
+        return
     dims = out_dims(ints, y_aux)
+    last = dims[nd - 1]
+    ls = ints[p + nd]
     idx = np.zeros(nd, dtype=np.int64)
-    ix = base
-    for k in range(n):
-        adj[xo + ix] += adj[yo + k]
-        d = nd - 1
+    row = base
+    k = 0
+    for _ in range(n // last):
+        ix = row
+        for _j in range(last):
+            adj[xo + ix] += adj[yo + k]
+            k += 1
+            ix += ls
+        d = nd - 2
         while d >= 0:
             idx[d] += 1
-            ix += ints[p + 1 + d]
+            row += ints[p + 1 + d]
             if idx[d] < dims[d]:
                 break
-            ix -= ints[p + 1 + d] * dims[d]
+            row -= ints[p + 1 + d] * dims[d]
             idx[d] = 0
             d -= 1
 
@@ -90,24 +127,8 @@ def copy_slices_backward(ints, y_aux, xo, vo, yo, need_x, need_v, adj):
 def unbroadcast_add(ints, y_aux, c_aux, co, yo, beta, adj):
     """adj[c] += beta * adj[y] where c was broadcast to y's shape: sum over the broadcast axes."""
     n = size_at(ints, y_aux)
-    nc = size_at(ints, c_aux)
-    if nc == n:
+    if size_at(ints, c_aux) == n:
         for k in range(n):
             adj[co + k] += beta * adj[yo + k]
         return
-    dims = out_dims(ints, y_aux)
-    sc = broadcast_strides(ints, y_aux, c_aux)
-    nd = dims.shape[0]
-    idx = np.zeros(nd, dtype=np.int64)
-    ic = 0
-    for k in range(n):
-        adj[co + ic] += beta * adj[yo + k]
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            ic += sc[d]
-            if idx[d] < dims[d]:
-                break
-            ic -= sc[d] * dims[d]
-            idx[d] = 0
-            d -= 1
+    _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True)
