@@ -19,6 +19,7 @@ from . import autograd
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from ._tape import is_grad_enabled
 from . import _gc_freeze
+from ._format import get_printoptions, printoptions, set_printoptions
 
 __version__ = "0.1.0"
 

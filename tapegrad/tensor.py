@@ -232,19 +232,16 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self):
-        from ._format import format_tensor
+        from ._format import format_tensor, shows_dtype
+        data = np.asarray(self._data)
         suffixes = []
-        d = self._data.dtype
-        default = _dtypes.get_default_dtype().np
-        if not (d == default or d == np.int64 or d == np.bool_ or
-                (d == np.complex64 and default == np.float32) or (d == np.complex128 and default == np.float64)):
+        if shows_dtype(data.dtype, data.size == 0, _dtypes.get_default_dtype().np):
             suffixes.append(f"dtype={self.dtype!r}")
         if self._seg is not None:
-            fn = self.grad_fn
-            suffixes.append(f"grad_fn=<{fn.name()}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._rg:
             suffixes.append("requires_grad=True")
-        return format_tensor(np.asarray(self._data), suffixes)
+        return format_tensor(data, suffixes)
 
     __str__ = __repr__
 
