@@ -94,8 +94,10 @@ DOT = _op(MATMUL, "DotBackward0", 2, reads="ab")
 ADDMM = _op(MATMUL, "AddmmBackward0", 3, reads="ab", extra=True)  # params: [1, input gid, beta bits]
 BMM = _op(MATMUL, "BmmBackward0", 2, reads="ab")
 
-# a record whose backward is Python code (tapegrad.autograd.Function)
-PYFUNC_OP = _op(PYFUNC, None, 0)
+# tapegrad.autograd.Function: a node record (inputs beyond a, b in params) whose backward is Python code, and
+# one pass-through record per differentiable output that hands its adjoint to the node
+PYFUNC_OP = _op(PYFUNC, None, 0, reads="", extra=True)
+PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 
 N_OPCODES = max(NAMES) + 1
 

@@ -42,8 +42,13 @@ def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, nee
             return op.ERR_STALE, i, pb
         if reads_y[o] and _stale(flags, i):
             return op.ERR_STALE, i, i
-        if fam == op.PYFUNC:
+        if o == op.PYFUNC_OP:
             return op.ERR_PYFUNC, i, i
+        if o == op.PYFUNC_OUTPUT:
+            need[pa] = 1      # the node reads this output's adjoint when the sweep reaches it
+            if not retain:
+                flags[i] |= op.FLAG_FREED
+            continue
         need_a = pa >= 0 and ops[pa] != op.CONST
         need_b = pb >= 0 and ops[pb] != op.CONST
         yo = off[i]

@@ -33,18 +33,26 @@ class Node:
         self._seg = seg
         self._gid = gid
 
+    def _pyfunc(self):
+        """The Python Function node behind this record, if it is one (its outputs all show the node)."""
+        opcode, a, _ = _record(self._seg, self._gid)
+        gid = self._gid if opcode == op.PYFUNC_OP else a if opcode == op.PYFUNC_OUTPUT else None
+        return None if gid is None else self._seg.tape.pyfuncs.get(gid)
+
     def name(self):
         opcode = _record(self._seg, self._gid)[0]
-        if opcode == op.PYFUNC_OP:
-            return self._seg.tape.pyfuncs[self._gid].name
+        if opcode in (op.PYFUNC_OP, op.PYFUNC_OUTPUT):
+            node = self._pyfunc()
+            return node.name if node is not None else "FreedBackward"
         return op.NAMES.get(opcode) or "FreedBackward"
 
     @property
     def next_functions(self):
         opcode, a, b = _record(self._seg, self._gid)
         tape = self._seg.tape
-        if opcode == op.PYFUNC_OP:
-            inputs = list(tape.pyfuncs[self._gid].input_gids)
+        if opcode in (op.PYFUNC_OP, op.PYFUNC_OUTPUT):
+            node = self._pyfunc()
+            inputs = list(node.input_gids) if node is not None else []
         else:
             inputs = [a, b][:op.N_NEXT.get(opcode, 0)]
             if opcode == op.ADDMM and tape.owns(self._gid):
