@@ -8,7 +8,7 @@ The numba reverse sweep dispatches on ``op >> 6`` (the family) and each family k
 import numpy as np
 
 # families
-SOURCE, UNARY, BINARY, REDUCE, STRIDED, GATHER, INDEX_PUT, MATMUL, PYFUNC = range(9)
+SOURCE, UNARY, BINARY, REDUCE, STRIDED, GATHER, INDEX_PUT, MATMUL, PYFUNC, CUSTOM = range(10)
 
 NAMES = {}      # opcode -> grad_fn name
 N_NEXT = {}     # opcode -> number of next_functions entries PyTorch shows
@@ -98,6 +98,10 @@ BMM = _op(MATMUL, "BmmBackward0", 2, reads="ab")
 # one pass-through record per differentiable output that hands its adjoint to the node
 PYFUNC_OP = _op(PYFUNC, None, 0, reads="", extra=True)
 PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
+
+# tapegrad.custom_op: a user's numba kernels, called through a function pointer; params:
+# [n_extra, extra gids..., kind] where kind indexes the registered kernels
+CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
 N_OPCODES = max(NAMES) + 1
 

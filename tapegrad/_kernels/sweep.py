@@ -4,6 +4,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .custom import custom_backward
 from .elementwise import binary_backward, unary_backward
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
@@ -17,7 +18,7 @@ def _stale(flags, p):
 
 @njit(cache=True)
 def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
-                  reads_a, reads_b, reads_y, saves, retain):
+                  reads_a, reads_b, reads_y, saves, retain, custom_kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to 0.
 
     Returns (status, record, culprit): OK, or an error code with the record that failed and the record whose
@@ -65,6 +66,8 @@ def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, nee
             gather_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
+        elif fam == op.CUSTOM:
+            custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals, adj, need, op.CONST)
         elif fam == op.MATMUL:
             alpha = const[i] if o == op.ADDMM else 1.0
             matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,

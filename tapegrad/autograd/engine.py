@@ -5,6 +5,7 @@ from .._kernels import opcodes as op
 from .._kernels.sweep import reverse_sweep
 from .. import _gc_freeze
 from .._tape import current_tape
+from .custom_op import custom_kernels
 from ..tensor import Tensor, _wrap
 
 SECOND_TIME = (
@@ -87,7 +88,8 @@ def run_sweep(tape, roots, retain):
     while start >= 0:
         status, i, culprit = reverse_sweep(start, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const,
                                            tape.flags, tape.ints, tape.vals, adj, need, tape.base,
-                                           op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain)
+                                           op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
+                                           custom_kernels())
         if status == op.OK:
             _gc_freeze.freeze_after_kernels_load()
             break

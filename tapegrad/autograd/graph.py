@@ -44,7 +44,17 @@ class Node:
         if opcode in (op.PYFUNC_OP, op.PYFUNC_OUTPUT):
             node = self._pyfunc()
             return node.name if node is not None else "FreedBackward"
+        if opcode == op.CUSTOM_OP:
+            from .custom_op import custom_op_name
+            return custom_op_name(self._params()[-1])
         return op.NAMES.get(opcode) or "FreedBackward"
+
+    def _params(self):
+        tape = self._seg.tape
+        aux = int(tape.aux[self._gid - tape.base])
+        p = aux + 1 + int(tape.ints[aux])
+        n_extra = int(tape.ints[p])
+        return [int(v) for v in tape.ints[p + 1:p + 2 + n_extra]]
 
     @property
     def next_functions(self):
@@ -56,9 +66,9 @@ class Node:
         else:
             inputs = [a, b][:op.N_NEXT.get(opcode, 0)]
             if opcode == op.ADDMM and tape.owns(self._gid):
-                p = int(tape.aux[self._gid - tape.base])
-                p = p + 1 + int(tape.ints[p])
-                inputs = [int(tape.ints[p + 1]), a, b]
+                inputs = [self._params()[0], a, b]
+            elif opcode == op.CUSTOM_OP and tape.owns(self._gid):
+                inputs = [g for g in (a, b) if g >= 0] + self._params()[:-1]
         return tuple((self._node_of(g), 0) for g in inputs)
 
     def _node_of(self, gid):
