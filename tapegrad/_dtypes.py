@@ -97,9 +97,15 @@ def default_complex():
 
 
 def promote_types(a, b):
-    """numpy's promotion agrees with PyTorch's for the dtypes tapegrad supports, except uint8 with int8."""
+    """PyTorch's promotion of two dtypes: within a category the wider one; across categories the higher
+    category's dtype (int64 with float32 is float32, unlike numpy), widened for complex with float64."""
     if a is b:
         return a
+    if a._category != b._category:
+        high, low = (a, b) if a._category > b._category else (b, a)
+        if high.is_complex and low is float64:
+            return complex128
+        return high
     if {a, b} == {uint8, int8}:
         return int16
     return _BY_NP[np.promote_types(a.np, b.np)]

@@ -23,6 +23,7 @@ import threading
 
 import numpy as np
 
+from ._kernels import compact as _compact
 from ._kernels import opcodes as op
 from ._kernels import sweep as _sweep
 
@@ -33,14 +34,22 @@ _tape_numbers = itertools.count()
 class Segment:
     """The records between two backward calls; holds the leaves recorded in it."""
 
-    __slots__ = ("tape", "start", "leaves", "retained", "dropped", "__weakref__")
+    __slots__ = ("tape", "start", "leaves", "retained", "dropped", "moves", "__weakref__")
 
     def __init__(self, tape, start):
         self.tape = tape
         self.start = start
         self.leaves = []        # (gid, leaf tensor), in recording order
         self.retained = []      # (gid, tensor) for tensors that called retain_grad()
-        self.dropped = None     # after compaction: (ops, a, b) of this segment, for grad_fn views
+        self.dropped = None     # after release: (ops, a, b) of this segment, for grad_fn views
+        self.moves = []         # (old first gid, old end gid, new first gid) for each compaction it survived
+
+    def resolve(self, gid):
+        """The current gid of a record of this segment known by an older gid (tensors update lazily)."""
+        for old, end, new in self.moves:
+            if old <= gid < end:
+                gid += new - old
+        return gid
 
 
 class Tape:
@@ -58,6 +67,8 @@ class Tape:
         self.segments = []
         self.seg = None
         self.new_segment()
+        self.compact_at = 1 << 14     # records; doubled after each compaction so its cost is amortised
+        self.garbage_prefix = 0       # leading segments already known to be garbage
         self.staged_ints = []    # (index, opcode, a, b, off) of staged 0-d records, flattened
         self.staged_floats = []  # (const, value) of staged 0-d records, flattened
         self.pyfuncs = {}        # gid -> Python backward of a tapegrad.autograd.Function record
@@ -177,35 +188,42 @@ class Tape:
     def _stop(self, k):
         return self.segments[k + 1].start if k + 1 < len(self.segments) else self.base + self.n
 
+    def _garbage(self, k):
+        """Segment k can go: no tensor refers to it, or a backward consumed everything in it that another
+        backward could not go through again. Once garbage, a segment stays garbage."""
+        if not self._held(k):
+            return True
+        return _sweep.count_reusable(self.ops, self.flags, op.SAVES, self.segments[k].start - self.base,
+                                     self._stop(k) - self.base) == 0
+
     def collect(self):
-        """Drop the oldest segments that nothing can reach any more, then start a new segment."""
+        """After a backward: release what nothing can reach any more, then start a new segment."""
         self.flush()
-        held = [self._held(k) for k in range(len(self.segments))]
-        k = 0
-        while k < len(self.segments) and (not held[k] or _sweep.count_unfreed(
-                self.ops, self.flags, self.segments[k].start - self.base, self._stop(k) - self.base) == 0):
+        k = self.garbage_prefix
+        while k < len(self.segments) and self._garbage(k):
             k += 1
+        self.garbage_prefix = k
         if k == len(self.segments):
-            self._reset(held)
-        elif k > 0:
-            self._drop_prefix(k, held)
+            self._reset()
+        elif self.n >= self.compact_at or (k and 2 * (self.segments[k].start - self.base) >= self.n):
+            self._compact()
         if self.seg.start != self.base + self.n:
             self.new_segment()
 
-    def _forget(self, count, held):
-        """Release the first `count` segments, keeping what a still-shown grad_fn needs to print itself."""
-        for k in range(count):
+    def _forget(self, indices):
+        """Release segments, keeping what a grad_fn still shown to the user needs to print itself."""
+        for k in indices:
             seg = self.segments[k]
-            if held[k]:
+            if self._held(k):
                 lo, hi = seg.start - self.base, self._stop(k) - self.base
                 seg.dropped = (self.ops[lo:hi].copy(), self.a[lo:hi].copy(), self.b[lo:hi].copy())
             seg.leaves = []
             seg.retained = []
 
-    def _reset(self, held=None):
+    def _reset(self):
         self.flush()
         n = self.n
-        self._forget(len(self.segments), held or [False] * len(self.segments))
+        self._forget(range(len(self.segments)))
         self.aux[:n] = 0
         self.const[:n] = 0
         self.flags[:n] = 0
@@ -216,42 +234,63 @@ class Tape:
         self.pyfuncs.clear()
         self.stale_info.clear()
         self.segments = []
+        self.garbage_prefix = 0
         self.new_segment()
 
-    def _drop_prefix(self, k, held):
-        while k > 0:
-            lowest = _sweep.lowest_reference(self.ops, self.a, self.b, self.aux, self.ints, op.HAS_EXTRA,
-                                             self.segments[k].start - self.base, self.n, self.base)
-            if lowest >= self.segments[k].start:
-                break
-            k -= 1   # a kept record still refers into segment k-1: keep that one too
-        cut = self.segments[k].start
-        p = cut - self.base
-        if k == 0 or p * 2 < self.n:
-            return   # not worth moving the rest yet
-        n = self.n
-        keep = slice(p, n)
-        voff = int(self.off[p])
-        kept_aux = self.aux[keep]
-        nonzero = kept_aux[kept_aux > 0]
-        ioff = int(nonzero.min()) - 1 if len(nonzero) else self.ni - 1
-        self._forget(k, held)
-        m = n - p
-        for name in ("ops", "a", "b", "aux", "off", "const", "flags"):
-            arr = getattr(self, name)
-            arr[:m] = arr[keep].copy()
-            arr[m:n] = 0
-        self.off[:m] -= voff
-        self.aux[:m] = np.where(self.aux[:m] > 0, self.aux[:m] - ioff, 0)
-        self.vals[:self.nv - voff] = self.vals[voff:self.nv].copy()
-        self.ints[1:self.ni - ioff] = self.ints[1 + ioff:self.ni].copy()
-        self.nv -= voff
-        self.ni -= ioff
-        self.n = m
-        self.base = cut
-        self.pyfuncs = {g: f for g, f in self.pyfuncs.items() if g >= cut}
-        self.stale_info = {g: v for g, v in self.stale_info.items() if g >= cut}
-        self.segments = self.segments[k:]
+    def _compact(self):
+        """Keep the segments a tensor still refers to (and what they read from); drop the rest, giving the
+        kept records fresh gids above every old one. Tensors of kept segments resolve their gid lazily."""
+        segs = self.segments
+        nseg = len(segs)
+        seg_start = np.array([s.start - self.base for s in segs], np.int64)
+        seg_stop = np.array([self._stop(k) - self.base for k in range(nseg)], np.int64)
+        keep = np.array([k >= self.garbage_prefix and not self._garbage(k) for k in range(nseg)], np.bool_)
+        keep[-1] = True   # the current segment stays
+        _compact.close_over_references(keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.ints,
+                                       op.HAS_EXTRA, self.base)
+        kept = int(np.sum((seg_stop - seg_start)[keep]))
+        self.compact_at = max(1 << 14, 2 * kept, self.compact_at if kept * 2 > self.n else 0)
+        if kept * 2 > self.n:
+            return
+        new_base = self.base + self.n
+        out = {name: np.zeros_like(getattr(self, name))
+               for name in ("ops", "a", "b", "aux", "off", "const", "flags", "ints", "vals")}
+        m, mv, mi, new_start = _compact.compact(
+            keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags,
+            self.ints, self.vals, self.n, self.nv, self.ni, self.base, new_base, op.HAS_EXTRA,
+            out["ops"], out["a"], out["b"], out["aux"], out["off"], out["const"], out["flags"], out["ints"],
+            out["vals"])
+        moves = {k: (self.base + int(seg_start[k]), self.base + int(seg_stop[k]), new_base + int(new_start[k]))
+                 for k in range(nseg) if keep[k]}
+
+        def remap(g):
+            for lo, hi, new in moves.values():
+                if lo <= g < hi:
+                    return g + new - lo
+            return None
+
+        self._forget([k for k in range(nseg) if not keep[k]])
+        for k, (lo, hi, new) in moves.items():
+            seg = segs[k]
+            seg.moves.append((lo, hi, new))
+            seg.start = new
+            seg.leaves = [(g + new - lo, t) for g, t in seg.leaves]
+            seg.retained = [(g + new - lo, t) for g, t in seg.retained]
+        pyfuncs = {}
+        for g, node in self.pyfuncs.items():
+            g2 = remap(g)
+            if g2 is not None:
+                node.input_gids = [remap(x) if x >= 0 else x for x in node.input_gids]
+                node.output_gids = [None if x is None else remap(x) for x in node.output_gids]
+                pyfuncs[g2] = node
+        self.pyfuncs = pyfuncs
+        self.stale_info = {remap(g): v for g, v in self.stale_info.items() if remap(g) is not None}
+        for name, arr in out.items():
+            setattr(self, name, arr)
+        self.base = new_base
+        self.n, self.nv, self.ni = int(m), int(mv), int(mi)
+        self.segments = [segs[k] for k in range(nseg) if keep[k]]
+        self.garbage_prefix = 0
 
     def nbytes(self):
         """Bytes held by the record buffers (capacity) and bytes in use by the records recorded so far."""

@@ -106,7 +106,7 @@ class Tensor:
                                "computed variable in a subgraph that doesn't require differentiation use "
                                "var_no_grad = var.detach().")
         if flag and self._data.dtype.kind not in "fc":
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if self._seg is None and bool(flag) != self._rg:
             self._rg = bool(flag)
             self._id = -1
@@ -143,7 +143,7 @@ class Tensor:
 
     @property
     def _version(self):
-        return (self._base or self)._version_count
+        return (self._base if self._base is not None else self)._version_count
 
     @property
     def retains_grad(self):
@@ -167,7 +167,7 @@ class Tensor:
     def detach(self):
         """A new leaf sharing this tensor's storage, outside the graph."""
         out = _wrap(self._data if self._data.ndim == 0 and isinstance(self._data, np.generic) else self._data.view())
-        out._base = self._base or self
+        out._base = self._base if self._base is not None else self
         return out
 
     def detach_(self):
@@ -317,8 +317,17 @@ def source_gid(t, tape):
 rederive_view = None   # set by ops.shape: re-reads a view from its base's current record
 
 
+def current_gid(t):
+    """t's gid, brought up to date if a compaction moved its record (handles update lazily)."""
+    if t._seg is not None and t._seg.moves:
+        t._id = t._seg.resolve(t._id)
+    return t._id
+
+
 def _foreign_or_freed(t, tape):
-    g = t._id
+    g = current_gid(t)
+    if tape.owns(g) and t._seg.tape is tape:
+        return source_gid(t, tape)
     if g >= tape.limit or g < tape.limit - (1 << 40):
         raise RuntimeError("this tensor's graph was built on another thread's tape; tapegrad tapes are per thread")
     # its records were released after an earlier backward: going through it again is an error

@@ -312,3 +312,19 @@ def test_custom_op_kernel_in_main_style_scope_still_works():
     x = tg.tensor([1.0, -2.0], dtype=tg.float64, requires_grad=True)
     cube(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])
+
+
+def test_custom_op_example_runs_and_its_tests_pass():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    example = os.path.join(root, "examples", "custom_op.py")
+    run = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "gradcheck: True True" in run.stdout
+    assert "caught: gradcheck failed for 'BrokenSoftplus'" in run.stdout
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", example],
+                           capture_output=True, text=True, timeout=600, cwd=root)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout

@@ -172,3 +172,31 @@ def test_scalar_tape_bytes_per_operation():
     used = tape.nbytes()[1] - start_used
     assert used / 20000 <= 64
     y.backward()
+
+
+def test_a_kept_unconsumed_graph_does_not_pin_later_records():
+    tape = current_tape()
+    x = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True)
+    pinned = (x * 2).exp()              # alive and never backpropagated until the end
+    for _ in range(20000):
+        (x * x).sum().backward()
+    assert tape.n < 40000                # compaction dropped the consumed records behind the pinned graph
+    x.grad = None
+    pinned.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([2.0, 4.0]))
+    assert pinned.grad_fn.name() == "ExpBackward0"
+    assert pinned.grad_fn.next_functions[0][0].name() == "MulBackward0"
+
+
+def test_compaction_keeps_custom_and_multi_input_records_usable():
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=tg.float64, requires_grad=True)
+    w = tg.tensor([[0.5, -1.0], [2.0, 1.0]], dtype=tg.float64, requires_grad=True)
+    kept = tg.addmm(x, x, w).tanh().sum()       # ADDMM keeps its third input in the int side table
+    for _ in range(20000):
+        (x * 3).sum().backward()
+    x.grad = None
+    kept.backward()
+    xd, wd = x.detach().numpy(), w.detach().numpy()
+    g = 1 - np.tanh(xd + xd @ wd) ** 2
+    np.testing.assert_allclose(x.grad.numpy(), g + g @ wd.T)
+    np.testing.assert_allclose(w.grad.numpy(), xd.T @ g)

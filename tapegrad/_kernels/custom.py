@@ -68,13 +68,17 @@ def describe_custom(ints, aux, off, base, i, a, b, extra_at, n_extra, total):
 
 @njit(cache=True)
 def custom_backward(kernels, ints, aux, off, ops, base, i, a, b, vals, adj, need, const_op):
-    """Run the vjp kernel of the custom op recorded at i and mark its non-constant inputs as needed."""
+    """Run the vjp kernel of the custom op recorded at i, mark its non-constant inputs as needed, and return
+    the lowest index it marked."""
     p = params_at(ints, aux[i])
     n_extra = ints[p]
     kind = ints[p + 1 + n_extra]
     desc, gids = describe_custom(ints, aux, off, base, i, a, b, p + 1, n_extra, vals.shape[0])
     call_kernel(kernels[kind], vals, adj, desc)
+    lowest = i
     for k in range(gids.shape[0]):
         q = gids[k] - base
         if ops[q] != const_op:
             need[q] = 1
+            lowest = min(lowest, q)
+    return lowest

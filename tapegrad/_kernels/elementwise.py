@@ -66,6 +66,8 @@ def binary_partials(o, x, z, y):
         return 1.0, 1.0
     if o == op.SUB:
         return 1.0, -1.0
+    if o == op.RSUB:
+        return -1.0, 1.0
     if o == op.MUL:
         return z, x
     if o == op.DIV:

@@ -58,6 +58,7 @@ RPOW_SCALAR = _op(UNARY, "PowBackward2", reads="y")
 # binary elementwise with broadcasting
 ADD = _op(BINARY, "AddBackward0", 2)
 SUB = _op(BINARY, "SubBackward0", 2)
+RSUB = _op(BINARY, "RsubBackward0", 2)      # y = b - a
 MUL = _op(BINARY, "MulBackward0", 2, reads="ab")
 DIV = _op(BINARY, "DivBackward0", 2, reads="ab")
 POW = _op(BINARY, "PowBackward1", 2, reads="aby")
@@ -75,6 +76,9 @@ SELECT = _op(STRIDED, "SelectBackward0")
 SLICE = _op(STRIDED, "SliceBackward0")
 UNSQUEEZE = _op(STRIDED, "UnsqueezeBackward0")
 SQUEEZE = _op(STRIDED, "SqueezeBackward0")
+SQUEEZE_DIM = _op(STRIDED, "SqueezeBackward1")
+SQUEEZE_DIMS = _op(STRIDED, "SqueezeBackward2")
+SQUEEZE_INPLACE = _op(STRIDED, "SqueezeBackward4")     # what PyTorch's matmul of a vector records
 TRANSPOSE = _op(STRIDED, "TransposeBackward0")
 T = _op(STRIDED, "TBackward0")
 PERMUTE = _op(STRIDED, "PermuteBackward0")
@@ -85,7 +89,10 @@ ALIAS = _op(STRIDED, "AliasBackward0")
 INDEX = _op(GATHER, "IndexBackward0")
 
 # functional form of an in-place write: y = x, then y[index[i]] = v[source[i]]
-COPY_SLICES = _op(INDEX_PUT, "CopySlices", 2, reads="")
+COPY_SLICES = _op(INDEX_PUT, "torch::autograd::CopySlices", 2)   # a write through a view of the base
+INDEX_PUT_OP = _op(INDEX_PUT, "IndexPutBackward0", 2)              # x[advanced index] = v
+FILL = _op(INDEX_PUT, "FillBackward3", 2)                          # x[...] = scalar
+COPY = _op(INDEX_PUT, "torch::autograd::CopyBackwards", 2)                          # x[...] = tensor
 
 # matrix products
 MM = _op(MATMUL, "MmBackward0", 2, reads="ab")

@@ -17,36 +17,40 @@ def _stale(flags, p):
 
 
 @njit(cache=True)
-def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
                   reads_a, reads_b, reads_y, saves, retain, custom_kernels):
-    """Propagate adjoints from records marked in `need`, from physical index `start` down to 0.
+    """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
+    record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape.
 
-    Returns (status, record, culprit): OK, or an error code with the record that failed and the record whose
-    saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
+    Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
+    whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
     """
-    for i in range(start, -1, -1):
+    i = start + 1
+    while i > lowest:
+        i -= 1
         if need[i] == 0:
             continue
         o = ops[i]
         fam = o >> 6
         if fam == op.SOURCE:
             if o == op.FREED:
-                return op.ERR_FREED, i, i
+                return op.ERR_FREED, i, i, lowest
             continue
         if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
-            return op.ERR_FREED, i, i
+            return op.ERR_FREED, i, i, lowest
         pa = a[i] - base if a[i] >= 0 else -1
         pb = b[i] - base if b[i] >= 0 else -1
         if reads_a[o] and _stale(flags, pa):
-            return op.ERR_STALE, i, pa
+            return op.ERR_STALE, i, pa, lowest
         if reads_b[o] and _stale(flags, pb):
-            return op.ERR_STALE, i, pb
+            return op.ERR_STALE, i, pb, lowest
         if reads_y[o] and _stale(flags, i):
-            return op.ERR_STALE, i, i
+            return op.ERR_STALE, i, i, lowest
         if o == op.PYFUNC_OP:
-            return op.ERR_PYFUNC, i, i
+            return op.ERR_PYFUNC, i, i, lowest
         if o == op.PYFUNC_OUTPUT:
             need[pa] = 1      # the node reads this output's adjoint when the sweep reaches it
+            lowest = min(lowest, pa)
             if not retain:
                 flags[i] |= op.FLAG_FREED
             continue
@@ -67,7 +71,8 @@ def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, nee
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
         elif fam == op.CUSTOM:
-            custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals, adj, need, op.CONST)
+            lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
+                                                 adj, need, op.CONST))
         elif fam == op.MATMUL:
             alpha = const[i] if o == op.ADDMM else 1.0
             matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,
@@ -79,13 +84,16 @@ def reverse_sweep(start, ops, a, b, aux, off, const, flags, ints, vals, adj, nee
                     beta = ints[p + 2:p + 3].view(np.float64)[0]
                     unbroadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, adj)
                     need[pc] = 1
+                    lowest = min(lowest, pc)
         if need_a:
             need[pa] = 1
+            lowest = min(lowest, pa)
         if need_b:
             need[pb] = 1
+            lowest = min(lowest, pb)
         if not retain:
             flags[i] |= op.FLAG_FREED
-    return op.OK, -1, -1
+    return op.OK, -1, -1, lowest
 
 
 @njit(cache=True)
@@ -106,10 +114,12 @@ def lowest_reference(ops, a, b, aux, ints, has_extra, start, n, base):
 
 
 @njit(cache=True)
-def count_unfreed(ops, flags, start, stop):
-    """How many operation records in [start, stop) a backward has not consumed yet."""
-    unfreed = 0
+def count_reusable(ops, flags, saves, start, stop):
+    """How many operation records in [start, stop) a later backward could still go through: those not
+    consumed yet, and consumed ones that saved no values (PyTorch lets a backward pass those again)."""
+    reusable = 0
     for i in range(start, stop):
-        if (ops[i] >> 6) != op.SOURCE and (flags[i] & op.FLAG_FREED) == 0:
-            unfreed += 1
-    return unfreed
+        o = ops[i]
+        if (o >> 6) != op.SOURCE and ((flags[i] & op.FLAG_FREED) == 0 or saves[o] == 0):
+            reusable += 1
+    return reusable

@@ -130,7 +130,7 @@ class CustomOp:
     """A registered custom operation; call it on tensors."""
 
     def __init__(self, name, forward, vjp, shape):
-        self.name = name
+        self.name = self.__name__ = name
         self.backward_name = name + "Backward"
         self.forward = forward
         self.vjp = vjp

@@ -1,4 +1,6 @@
 """backward() and grad(): seed adjoints, run the compiled reverse sweep, hand gradients to tensors."""
+import re
+
 import numpy as np
 
 from .._kernels import opcodes as op
@@ -6,7 +8,7 @@ from .._kernels.sweep import reverse_sweep
 from .. import _gc_freeze
 from .._tape import current_tape
 from .custom_op import custom_kernels
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, current_gid
 
 SECOND_TIME = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they have "
@@ -53,29 +55,40 @@ def _check_roots(tensors, grad_tensors):
 
 
 def _stale_message(tape, consumer, culprit):
+    """PyTorch's version-counter error. Like PyTorch it names the node that saved a value it produced itself,
+    and otherwise the tensor's current producer (the in-place operation)."""
     base, expected = tape.stale_info.get(tape.base + culprit, (None, 0))
     current = base._version if base is not None else expected + 1
     ndim = tape.ints[tape.aux[culprit]]
     shape = [int(d) for d in tape.ints[tape.aux[culprit] + 1: tape.aux[culprit] + 1 + ndim]]
     dtype = base.dtype.name if base is not None else "float32"
     kind = _LEGACY_NAMES.get(dtype, dtype)
-    producer = op.NAMES.get(int(tape.ops[culprit])) or "AccumulateGrad"
-    what = f"output 0 of {producer}" if int(tape.ops[culprit]) not in (op.LEAF, op.CONST) else "a leaf"
+    if consumer == culprit:
+        producer = op.NAMES.get(int(tape.ops[consumer]))
+    elif base is not None and base._seg is not None:
+        producer = base.grad_fn.name()
+    else:
+        producer = None
+    what = f"output 0 of {re.sub(r'Backward[0-9]*$', '', producer)}" if producer else "a leaf Variable"
+    saver = op.NAMES.get(int(tape.ops[consumer]))
     return ("one of the variables needed for gradient computation has been modified by an inplace operation: "
             f"[tapegrad.{kind} [{', '.join(map(str, shape))}]], which is {what}, is at version {current}; "
-            f"expected version {expected} instead. Hint: the tensor was changed in place after "
-            f"{op.NAMES.get(int(tape.ops[consumer]))} saved it; clone() it before the in-place operation.")
+            f"expected version {expected} instead. Hint: {saver} saved this value before the in-place change; "
+            "clone() the tensor before changing it, or change a copy.")
 
 
 def run_sweep(tape, roots, retain):
-    """Seed the adjoints of the recorded roots and sweep. Returns (adjoint buffer, reached-record flags)."""
+    """Seed the adjoints of the recorded roots and sweep.
+
+    Returns (adjoint buffer, reached-record flags, lowest reached physical index).
+    """
     tape.flush()
     n = tape.n
     adj = np.zeros(max(tape.nv, 1))
     need = np.zeros(max(n, 1), np.uint8)
     start = -1
     for t, seed in roots:
-        g = t._id
+        g = current_gid(t) if t._seg is not None else t._id
         if not tape.owns(g):
             if g < tape.base:
                 raise RuntimeError(SECOND_TIME)
@@ -85,11 +98,12 @@ def run_sweep(tape, roots, retain):
         adj[o:o + seed.size] += seed.reshape(-1)
         need[p] = 1
         start = max(start, p)
+    lowest = start
     while start >= 0:
-        status, i, culprit = reverse_sweep(start, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const,
-                                           tape.flags, tape.ints, tape.vals, adj, need, tape.base,
-                                           op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
-                                           custom_kernels())
+        status, i, culprit, lowest = reverse_sweep(
+            start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
+            tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
+            custom_kernels())
         if status == op.OK:
             _gc_freeze.freeze_after_kernels_load()
             break
@@ -98,11 +112,20 @@ def run_sweep(tape, roots, retain):
         if status == op.ERR_STALE:
             raise RuntimeError(_stale_message(tape, i, culprit))
         # a Python-defined backward: run it, then resume below it
-        tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain)
+        lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
         if not retain:
             tape.flags[i] |= op.FLAG_FREED
         start = i - 1
-    return adj, need
+    return adj, need, max(lowest, 0)
+
+
+def _reached_segments(tape, lowest):
+    """The segments a sweep that reached down to physical index `lowest` can have touched."""
+    first = tape.base + lowest
+    k = len(tape.segments) - 1
+    while k > 0 and tape.segments[k].start > first:
+        k -= 1
+    return tape.segments[k:]
 
 
 def _gradient_of(tape, adj, gid, like):
@@ -141,9 +164,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                         else t._data.dtype.type(seed[()]))
     if not recorded:
         return
-    adj, need = run_sweep(tape, recorded, retain)
+    adj, need, lowest = run_sweep(tape, recorded, retain)
     grads = []
-    for seg in tape.segments:
+    for seg in _reached_segments(tape, lowest):
         for gid, t in seg.leaves + seg.retained:
             if need[gid - tape.base] and (only is None or id(t) in only):
                 grads.append((t, _gradient_of(tape, adj, gid, t)))
@@ -159,7 +182,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tapegrad yet")
     outputs = _as_tuple(outputs)
-    single = isinstance(inputs, Tensor)
     inputs = _as_tuple(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t._rg:
@@ -167,13 +189,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     roots = _check_roots(outputs, _as_tuple(grad_outputs))
     retain = bool(retain_graph)
     tape = current_tape()
-    adj, need = run_sweep(tape, roots, retain)
+    # an output that is itself an unrecorded leaf passes its seed straight to that input
+    direct = {id(t): seed for t, seed in roots if t._seg is None and not tape.seg.start <= t._id < tape.limit}
+    recorded = [(t, seed) for t, seed in roots if id(t) not in direct]
+    adj, need, lowest = run_sweep(tape, recorded, retain) if recorded else (None, None, tape.n)
     result = []
+    reached = _reached_segments(tape, lowest) if recorded else []
     for t in inputs:
         total = None
-        gids = [t._id] if t._seg is not None else [g for seg in tape.segments for g, leaf in seg.leaves if leaf is t]
+        if id(t) in direct:
+            seed = direct[id(t)].reshape(t._data.shape)
+            total = seed.astype(t._data.dtype) if t._data.ndim else t._data.dtype.type(seed[()])
+        gids = [current_gid(t)] if t._seg is not None else [g for seg in reached for g, leaf in seg.leaves
+                                                              if leaf is t]
         for gid in gids:
-            if tape.owns(gid) and need[gid - tape.base]:
+            if need is not None and tape.owns(gid) and need[gid - tape.base]:
                 g = _gradient_of(tape, adj, gid, t)
                 total = g if total is None else total + g
         if total is None:
@@ -183,6 +213,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             result.append(_wrap(np.zeros_like(t._data)) if materialize_grads else None)
         else:
             result.append(_wrap(total))
-    if not retain:
+    if not retain and recorded:
         tape.collect()
     return tuple(result)

@@ -60,6 +60,8 @@ class _Node:
     __slots__ = ("name", "fn", "ctx", "input_gids", "input_slots", "inputs", "output_gids", "outputs_meta")
 
     def run_backward(self, tape, adj, need, retain):
+        """Run the user's backward; returns the lowest record index it marked as needed."""
+        lowest = tape.n
         grads_out = []
         for gid, (shape, dtype) in zip(self.output_gids, self.outputs_meta):
             if gid is None:
@@ -106,8 +108,10 @@ class _Node:
             o = int(tape.off[p])
             adj[o:o + grad._data.size] += np.asarray(grad._data, dtype=np.float64).reshape(-1)
             need[p] = 1
+            lowest = min(lowest, p)
         if not retain:
             self.ctx._freed = True   # saved_tensors now raises, as PyTorch's freed buffers do
+        return lowest
 
 
 class _FunctionMeta(type):
@@ -167,7 +171,7 @@ def _record(cls, ctx, args, outs, tape):
     ia = gids[0] if gids else -1
     ib = gids[1] if len(gids) > 1 else -1
     extra = gids[2:]
-    aux = tape.put_ints((1, 0, 1 + len(extra), *extra))    # a 1-element shape; params [n_extra, gids...]
+    aux = tape.put_ints((1, 1, len(extra), *extra))    # a 1-element value; params [n_extra, gids...]
     node_gid = tape.push(op.PYFUNC_OP, ia, ib, np.zeros(1), aux)
     tape.pyfuncs[node_gid] = node
     node.output_gids = []

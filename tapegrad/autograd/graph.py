@@ -123,4 +123,4 @@ class AccumulateGrad:
 
 
 def node_for(seg, gid):
-    return Node(seg, gid)
+    return Node(seg, seg.resolve(gid))

@@ -54,7 +54,7 @@ def broadcast_shape(name, s1, s2):
         p2 = (1,) * (n - len(s2)) + tuple(s2)
         for k in range(n - 1, -1, -1):
             if p1[k] != p2[k] and p1[k] != 1 and p2[k] != 1:
-                raise RuntimeError(f"{name}: The size of tensor a ({p1[k]}) must match the size of tensor b "
+                raise RuntimeError(f"The size of tensor a ({p1[k]}) must match the size of tensor b "
                                    f"({p2[k]}) at non-singleton dimension {k}") from None
         raise
 

@@ -72,15 +72,29 @@ def add(input, other, *, alpha=1):
     return _tensor_scalar("add", op.ADD_SCALAR, operator.add, input, other)
 
 
+def _refuse_bool_sub(a, b):
+    a_bool = isinstance(a, (bool, np.bool_)) or (a.__class__ is Tensor and a._data.dtype.kind == "b")
+    b_bool = isinstance(b, (bool, np.bool_)) or (b.__class__ is Tensor and b._data.dtype.kind == "b")
+    if a_bool and b_bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
+    if a_bool or b_bool:
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
 def sub(input, other, *, alpha=1):
     """input - alpha * other, broadcasting."""
     if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1:
+        if input._data.dtype.kind == "b" or other._data.dtype.kind == "b":
+            _refuse_bool_sub(input, other)
         return _tensor_tensor("sub", op.SUB, operator.sub, input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if input.__class__ is not Tensor:
         return rsub(other, input)
     other = as_operand(other, "sub")
+    _refuse_bool_sub(input, other)
     if other.__class__ is Tensor:
         return _tensor_tensor("sub", op.SUB, operator.sub, input, other)
     return _tensor_scalar("sub", op.SUB_SCALAR, operator.sub, input, other)
@@ -88,11 +102,13 @@ def sub(input, other, *, alpha=1):
 
 def rsub(input, other):
     """other - input."""
-    if other.__class__ is float or other.__class__ is int:
+    if (other.__class__ is float or other.__class__ is int) and input._data.dtype.kind != "b":
         return _tensor_scalar("rsub", op.RSUB_SCALAR, operator.sub, input, other, reverse=True)
     other = as_operand(other, "rsub")
     if other.__class__ is Tensor:
-        return sub(other, input)
+        _refuse_bool_sub(other, input)
+        return _tensor_tensor("rsub", op.RSUB, lambda a, b: b - a, input, other)
+    _refuse_bool_sub(other, input)
     return _tensor_scalar("rsub", op.RSUB_SCALAR, operator.sub, input, other, reverse=True)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, record, source_gid
+from ..tensor import Tensor, current_gid, record, source_gid
 from ._common import SCALAR_TYPES, as_operand, attach, constant
 from .elementwise import add, div, mul, sub
 from .shape import _normalize_index, view_index
@@ -19,16 +19,16 @@ def _check_allowed(t):
     if t._seg is None and t._rg and t._base is None:
         raise RuntimeError(LEAF_IN_PLACE)
     base = t._base
-    if base is not None and base._seg is None and base._rg:
+    if base is not None and t._rg and base._seg is None and base._rg:
         raise RuntimeError(VIEW_OF_LEAF_IN_PLACE)
 
 
 def invalidate(t):
     """t's storage is about to change: records holding its old values go stale and its version moves on."""
-    base = t._base or t
+    base = t._base if t._base is not None else t
     tape = _state.tape
     tape.flush()
-    gids = [base._id, t._id]
+    gids = [current_gid(h) if h._seg is not None else h._id for h in (base, t)]
     if base._meta and base._meta.get("snapshots"):
         gids += base._meta.pop("snapshots")
     for g in gids:
@@ -106,6 +106,8 @@ def setitem(t, idx, value):
         value = as_operand(value, "setitem")
     value_rg = value.__class__ is Tensor and value._rg
     vdata = value._data if value.__class__ is Tensor else value
+    if _state.tape.grad_enabled and t._rg and t._seg is None and t._base is None and not _whole(nidx, t):
+        raise RuntimeError(VIEW_OF_LEAF_IN_PLACE)   # PyTorch writes a partial index through a view
     if not (_state.tape.grad_enabled and (t._rg or value_rg)):
         target = t._ensure_array()
         invalidate(t)
@@ -130,9 +132,24 @@ def setitem(t, idx, value):
             inputs = (src,)
         tape = _state.tape
         aux = tape.put_ints((d.ndim, *d.shape, positions.size, *positions.reshape(-1), *sources.reshape(-1)))
-        return record(op.COPY_SLICES, inputs, d, aux=aux)
+        return record(opcode, inputs, d, aux=aux)
+
+    # the node PyTorch records for each kind of write
+    if any(isinstance(i, np.ndarray) or isinstance(i, bool) for i in nidx):
+        opcode = op.INDEX_PUT_OP
+    elif _whole(nidx, t):
+        opcode = op.COPY if value.__class__ is Tensor and np.ndim(vdata) else op.FILL
+    else:
+        opcode = op.COPY_SLICES
 
     apply_inplace("setitem", t, compute)
+
+
+def _whole(idx, t):
+    """Whether a basic index selects the whole tensor (x[...] = v, x[:] = v), which PyTorch writes directly."""
+    rest = [i for i in idx if i is not Ellipsis and not (isinstance(i, slice) and i == slice(None))]
+    advanced = any(isinstance(i, np.ndarray) or isinstance(i, bool) for i in idx)
+    return advanced or not rest
 
 
 def add_(input, other, *, alpha=1):

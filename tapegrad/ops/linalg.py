@@ -5,6 +5,7 @@ from .._kernels import opcodes as op
 from .._tape import _state
 from ..tensor import Tensor, needs_grad, record, source_gid, _result
 from ._common import attach, constant, wrap_dim
+from .shape import squeeze, unsafe_view
 
 
 def _check_dtypes(name, a, b):
@@ -84,17 +85,27 @@ def matmul(input, other):
     na, nb = input._data.ndim, other._data.ndim
     if na == 0 or nb == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
-    try:
-        if na == 1 and nb == 1:
-            return dot(input, other)
-        if na == 2 and nb == 1:
-            return mv(input, other)
-        if na == 1 and nb == 2:
-            return mm(input.unsqueeze(0), other).squeeze(0)
-        if na == 2 and nb == 2:
-            return mm(input, other)
-    except RuntimeError:
-        raise _matmul_shape_error(input, other) from None
+    inner_b = other._data.shape[0] if nb == 1 else other._data.shape[-2]
+    if input._data.shape[-1] != inner_b:
+        raise _matmul_shape_error(input, other)
+    if na == 1 and nb == 1:
+        return dot(input, other)
+    if na == 2 and nb == 1:
+        return mv(input, other)
+    if na == 1 and nb == 2:
+        return squeeze(mm(input.unsqueeze(0), other), 0, _opcode=op.SQUEEZE_INPLACE)
+    if na == 2 and nb == 2:
+        return mm(input, other)
+    if na == 2:
+        # PyTorch computes a matrix times a batch as the transpose of the batch times the matrix
+        return matmul(other.mT, input.mT).mT
+    if nb <= 2:
+        # fold the batch dims of input into rows, as PyTorch does: one mm, then an unsafe view
+        k = input._data.shape[-1]
+        rows = input.reshape(-1, k)
+        b2 = other.unsqueeze(-1) if nb == 1 else other
+        out_shape = input._data.shape[:-1] + (() if nb == 1 else (other._data.shape[-1],))
+        return unsafe_view(mm(rows, b2), out_shape)
     # batched: promote vectors, broadcast batch dims, flatten them into one
     a = input.unsqueeze(0) if na == 1 else input
     b = other.unsqueeze(-1) if nb == 1 else other
@@ -108,12 +119,8 @@ def matmul(input, other):
     n_batch = int(np.prod(batch)) if batch else 1
     a3 = a.expand(*batch, *sa[-2:]).reshape(n_batch, sa[-2], sa[-1])
     b3 = b.expand(*batch, *sb[-2:]).reshape(n_batch, sb[-2], sb[-1])
-    out = bmm(a3, b3).reshape(*batch, sa[-2], sb[-1])
-    if na == 1:
-        out = out.squeeze(-2)
-    if nb == 1:
-        out = out.squeeze(-1)
-    return out
+    shape = tuple(batch) + ((sa[-2],) if na > 1 else ()) + ((sb[-1],) if nb > 1 else ())
+    return unsafe_view(bmm(a3, b3), shape)
 
 
 def _matmul_shape_error(a, b):

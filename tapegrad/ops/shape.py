@@ -37,11 +37,11 @@ def _make_view(opcode, input, data, offset, strides):
         tape = _state.tape
         aux = tape.put_ints((data.ndim, *data.shape, offset, *strides))
         out = record(opcode, (input,), data, aux=aux)
-        base = input._base or input
+        base = (input._base if input._base is not None else input)
         base._meta_dict().setdefault("snapshots", []).append(out._id)
     else:
         out = _wrap(data)
-        base = input._base or input
+        base = (input._base if input._base is not None else input)
     out._base = base
     return out
 
@@ -85,8 +85,17 @@ def reshape(input, *shape):
     if np.may_share_memory(data, d) or not data.size:
         return _make_view(op.VIEW, input, data, *layout)
     if input._rg and _state.tape.grad_enabled:
+        from .elementwise import clone
+        return unsafe_view(clone(input), shape)   # PyTorch copies, then views the copy
+    return constant(data)
+
+
+def unsafe_view(input, shape):
+    """A reshape PyTorch records as _unsafe_view (after a copy, or folding matmul batch dims)."""
+    data = input._ensure_array().reshape(shape)
+    if input._rg and _state.tape.grad_enabled:
         tape = _state.tape
-        return record(op.UNSAFE_VIEW, (input,), data, aux=tape.put_ints((data.ndim, *shape, 0, *layout[1])))
+        return record(op.UNSAFE_VIEW, (input,), data, aux=tape.put_ints((data.ndim, *shape, 0, *c_strides(shape))))
     return constant(data)
 
 
@@ -121,6 +130,8 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = wrap_dim(start_dim, nd, "flatten"), wrap_dim(end_dim, nd, "flatten")
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input    # nothing to merge: PyTorch returns the tensor itself
     shape = input._data.shape
     return reshape(input, shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
 
@@ -172,14 +183,17 @@ def unsqueeze(input, dim):
     return _view_of(op.UNSQUEEZE, input, lambda a: a.reshape(shape), (0, c_strides(shape)))
 
 
-def squeeze(input, dim=None):
+def squeeze(input, dim=None, *, _opcode=None):
+    """Drop size-1 dims (all, one, or a tuple of them)."""
     shape = input._data.shape
     if dim is None:
         dims = tuple(k for k, s in enumerate(shape) if s == 1)
+        opcode = op.SQUEEZE
     else:
         dims = tuple(k for k in wrap_dims(dim, len(shape), "squeeze") if len(shape) and shape[k] == 1)
+        opcode = op.SQUEEZE_DIM if isinstance(dim, (int, np.integer)) else op.SQUEEZE_DIMS
     new = tuple(s for k, s in enumerate(shape) if k not in dims)
-    return _view_of(op.SQUEEZE, input, lambda a: a.reshape(new), (0, c_strides(new)))
+    return _view_of(_opcode or opcode, input, lambda a: a.reshape(new), (0, c_strides(new)))
 
 
 def expand(input, *sizes):
@@ -251,32 +265,62 @@ def _index_error(err, shape):
     return IndexError(msg)
 
 
+def _select_layout(shape, dim, i):
+    strides = c_strides(shape)
+    return i * strides[dim], strides[:dim] + strides[dim + 1:]
+
+
+def _slice_layout(shape, dim, start, step):
+    strides = c_strides(shape)
+    out = list(strides)
+    out[dim] = strides[dim] * step
+    return start * strides[dim], out
+
+
 def getitem(input, idx):
-    """x[idx] with PyTorch/NumPy indexing: basic indices give views, advanced ones copy."""
+    """x[idx] with PyTorch's indexing: basic indices give views (one per index, as PyTorch records them),
+    advanced ones (integer or boolean tensors and lists) copy."""
     idx, advanced = _normalize_index(idx)
+    if advanced:
+        return _advanced_getitem(input, idx)
     d = input._ensure_array()
-    if not advanced:
-        if len(idx) == 1 and isinstance(idx[0], (int, np.integer)) and d.ndim:
-            # x[i]: the most common index, laid out without probing
-            i = int(idx[0])
-            n = d.shape[0]
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for dimension 0 with size {n}")
-            i %= n
-            inner = c_strides(d.shape)
-            return _make_view(op.SELECT, input, d[i, ...], i * inner[0] if d.ndim > 1 else i, inner[1:])
-        if not any(i is Ellipsis for i in idx):
-            idx = idx + (Ellipsis,)   # so that a full integer index gives a 0-d view, not a copied scalar
-        try:
-            data = d[idx]
-        except IndexError as err:
-            raise _index_error(err, d.shape) from None
-        opcode = op.SLICE
-        if all(i is None or i is Ellipsis for i in idx):
-            opcode = op.UNSQUEEZE
-        elif all(isinstance(i, (int, np.integer)) or i is Ellipsis for i in idx):
-            opcode = op.SELECT
-        return _make_view(opcode, input, data, *_strided_layout(d.shape, lambda a: a[idx]))
+    consumed = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if consumed > d.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {d.ndim}")
+    out = input
+    dim = 0
+    for i in idx:
+        data = out._data
+        if i is Ellipsis:
+            dim += d.ndim - consumed
+        elif i is None:
+            out = unsqueeze(out, dim)
+            dim += 1
+        elif isinstance(i, slice):
+            n = data.shape[dim]
+            if i.step is not None and i.step <= 0:
+                raise ValueError("step must be greater than zero")
+            if i != slice(None):
+                start, stop, step = i.indices(n)
+                view = (slice(None),) * dim + (slice(start, stop, step), Ellipsis)
+                out = _view_of(op.SLICE, out, lambda a, view=view: a[view],
+                               _slice_layout(data.shape, dim, start, step))
+            dim += 1
+        else:
+            n = data.shape[dim]
+            k = int(i)
+            if not -n <= k < n:
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+            k %= n
+            view = (slice(None),) * dim + (k, Ellipsis)
+            out = _view_of(op.SELECT, out, lambda a, view=view: a[view], _select_layout(data.shape, dim, k))
+    if out is input:
+        out = _view_of(op.ALIAS, input, lambda a: a[...], (0, c_strides(d.shape)))
+    return out
+
+
+def _advanced_getitem(input, idx):
+    d = input._ensure_array()
     try:
         data = d[idx]
     except IndexError as err:

@@ -38,6 +38,7 @@ def given_op(op, *strategies, name=None, **kwargs):
     name = name or op_name(op)
     check_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRADCHECK_KW}
     health = list(kwargs.pop("suppress_health_check", ())) + [HealthCheck.too_slow, HealthCheck.data_too_large]
+    kwargs.setdefault("deadline", None)   # the first call of an op may compile kernels
 
     def make(test_name, doc):
         @settings(suppress_health_check=health, **kwargs)

@@ -1,0 +1,206 @@
+"""tapegrad against PyTorch: every op in the table, random programs built from it, and float32 inputs."""
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, note
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from tapegrad.testing import arrays, mutually_broadcastable_shapes
+from tapegrad.testing.op_db import DOMAINS, OPS, OPS_BY_NAME
+
+torch = pytest.importorskip("torch")
+
+TORCH_OPS = [s for s in OPS if s.torch]
+F64 = dict(rtol=1e-10, atol=1e-12)
+F32 = dict(rtol=1e-4, atol=1e-5)
+
+
+def _to_torch(a, dtype=None):
+    """The torch twin of a tapegrad argument (tensors copied, requires_grad kept); other values unchanged."""
+    if isinstance(a, tg.Tensor):
+        arr = np.array(a.detach().numpy(), copy=True)
+        if dtype is not None and arr.dtype.kind == "f":
+            arr = arr.astype(dtype)
+        return torch.tensor(arr, requires_grad=a.requires_grad)
+    if isinstance(a, tuple):
+        return tuple(_to_torch(x, dtype) for x in a)
+    return a
+
+
+def _to_tg(a, dtype=None):
+    """A fresh tapegrad copy of an argument (optionally cast), so each run builds its own graph."""
+    if isinstance(a, tg.Tensor):
+        arr = np.array(a.detach().numpy(), copy=True)
+        if dtype is not None and arr.dtype.kind == "f":
+            arr = arr.astype(dtype)
+        return tg.tensor(arr, requires_grad=a.requires_grad)
+    if isinstance(a, tuple):
+        return tuple(_to_tg(x, dtype) for x in a)
+    return a
+
+
+def _np(t):
+    return None if t is None else np.array(t.detach().numpy(), copy=True)
+
+
+def _seed(shape):
+    rng = np.random.default_rng(len(shape) * 7 + int(np.prod(shape)))
+    return rng.uniform(-1.5, 1.5, shape)
+
+
+def _assert_close(name, what, got, want, tol):
+    if want is None or got is None:
+        assert got is None and want is None, f"{name}: {what} is {got} in tapegrad but {want} in torch"
+        return
+    assert got.shape == want.shape, f"{name}: {what} has shape {got.shape} in tapegrad, {want.shape} in torch"
+    np.testing.assert_allclose(got, want, equal_nan=True, err_msg=f"{name}: {what} differs from torch", **tol)
+
+
+def _run_both(name, tg_fn, torch_fn, args, dtype=None, tol=F64, check_grad_fn=True):
+    """Run on copies in both libraries, backward with the same seed, compare values, grads, dtypes, grad_fn."""
+    ta, pa = [_to_tg(a, dtype) for a in args], [_to_torch(a, dtype) for a in args]
+    out, ref = tg_fn(*ta), torch_fn(*pa)
+    assert str(out.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1], f"{name}: dtype {out.dtype} vs {ref.dtype}"
+    _assert_close(name, "value", _np(out), _np(ref), tol)
+    # names are compared after backward: a failed check must not leave an unconsumed graph pinning the tape
+    mine = out.grad_fn.name() if out.grad_fn is not None else None
+    theirs = ref.grad_fn.name() if ref.grad_fn is not None else None
+    if ref.requires_grad:
+        _compare_grads(name, out, ref, ta, pa, tol)
+    if check_grad_fn:
+        assert mine == theirs, f"{name}: grad_fn is {mine} in tapegrad but {theirs} in torch"
+
+
+def _compare_grads(name, out, ref, ta, pa, tol):
+    seed = _seed(tuple(ref.shape)).astype(_np(ref).dtype)
+    out.backward(tg.tensor(seed))
+    ref.backward(torch.tensor(seed))
+    for k, (x, y) in enumerate(zip(ta, pa)):
+        if isinstance(x, tg.Tensor) and x.requires_grad:
+            if x.grad is not None:
+                assert x.grad.dtype == x.dtype, f"{name}: grad of input {k} is {x.grad.dtype}, input is {x.dtype}"
+            _assert_close(name, f"gradient of input {k}", _np(x.grad), _np(y.grad), tol)
+
+
+@pytest.mark.parametrize("spec", TORCH_OPS, ids=lambda s: s.name)
+def test_matches_torch(spec):
+    """Values, gradients and grad_fn names equal torch's on the same float64 inputs."""
+    @given(args=spec.args)
+    def prop(args):
+        _run_both(spec.name, spec.bind(tg), spec.bind(torch), args, tol=spec.torch_tol or F64)
+    prop()
+
+
+@pytest.mark.parametrize("spec", TORCH_OPS, ids=lambda s: s.name)
+def test_float32_matches_torch(spec):
+    """float32 inputs: values and gradients stay float32 (unless the op converts) and match torch."""
+    @given(args=spec.args)
+    def prop(args):
+        _run_both(spec.name, spec.bind(tg), spec.bind(torch), args, dtype=np.float32, tol=F32, check_grad_fn=False)
+    prop()
+
+
+# -- random programs over the table's elementwise ops, plus reductions, views and in-place writes ----------------
+
+UNARY = [s.name for s in TORCH_OPS if s.kind == "unary"]
+BINARY = [s.name for s in TORCH_OPS if s.kind == "binary"]
+STRUCTURAL = ["prog_sum_keepdim", "prog_mean_keepdim", "prog_unsqueeze0", "prog_expand_together", "prog_inplace_add",
+              "prog_inplace_mul_view", "prog_setitem_first", "prog_getitem_last"]
+
+
+class Step(NamedTuple):
+    op: str
+    operands: tuple
+    dim: int = 0
+
+    def __repr__(self):
+        return f"{self.op}{self.operands}" + (f"[dim={self.dim}]" if self.op.endswith("keepdim") else "")
+
+
+def _into_domain(x, domain):
+    # map an arbitrary intermediate into the op's domain (positive or nonzero) without leaving the table's ops
+    return x * x + 0.5 if domain in ("positive", "nonzero") else x
+
+
+def _apply(L, step, pool):
+    xs = [pool[i] for i in step.operands]
+    if step.op in OPS_BY_NAME:
+        spec = OPS_BY_NAME[step.op]
+        return spec.fn(L, *(_into_domain(x, d) for x, d in zip(xs, spec.domains)))
+    a = xs[0]
+    if step.op in ("prog_sum_keepdim", "prog_mean_keepdim"):
+        if a.ndim == 0:
+            return a.sum() if step.op == "prog_sum_keepdim" else a.mean()
+        return getattr(a, step.op.split("_")[1])(step.dim % a.ndim, keepdim=True)
+    if step.op == "prog_unsqueeze0":
+        return a.unsqueeze(0)
+    if step.op == "prog_expand_together":
+        b = xs[1]
+        shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+        return a.expand(shape) * 1.0 + b
+    if step.op == "prog_inplace_add":
+        y, b = a * 1.0, xs[1]
+        if np.broadcast_shapes(tuple(y.shape), tuple(b.shape)) == tuple(y.shape):
+            y.add_(b)
+            return y
+        return y.add(b)
+    if step.op == "prog_inplace_mul_view":
+        y = a.clone()
+        (y[..., :1] if y.ndim else y).mul_(1.5)
+        return y
+    if step.op == "prog_setitem_first":
+        y, b = a * 2.0, xs[1]
+        if y.ndim:
+            y[0] = b.sum()
+        return y
+    if step.op == "prog_getitem_last":
+        return a[..., -1:] if a.ndim else a[None]
+    raise AssertionError(step.op)
+
+
+@st.composite
+def programs(draw):
+    """(input arrays, steps): 2-3 mutually broadcastable inputs and 3-8 steps over the growing value pool."""
+    n = draw(st.integers(2, 3))
+    inputs = [draw(arrays(s, DOMAINS["real"])) for s in draw(mutually_broadcastable_shapes(n, max_side=3))]
+    steps = []
+    for k in range(draw(st.integers(3, 8))):
+        pool = st.integers(0, n + k - 1)
+        op = draw(st.sampled_from(UNARY + BINARY + STRUCTURAL))
+        steps.append(Step(op, (draw(pool), draw(pool)), draw(st.integers(0, 3))))
+    return inputs, steps
+
+
+def _run_program(L, inputs, steps):
+    pool = list(inputs)
+    for step in steps:
+        pool.append(_apply(L, step, pool))
+    return pool[-1]
+
+
+@given(programs())
+def test_random_programs_match_torch(program):
+    """Random compositions of table ops give torch's values and gradients."""
+    arrs, steps = program
+    note(f"steps: {steps}")
+    ta = [tg.tensor(a, requires_grad=True) for a in arrs]
+    pa = [torch.tensor(a, requires_grad=True) for a in arrs]
+    ref = _run_program(torch, pa, steps)
+    seed = _seed(tuple(ref.shape))
+    ref.backward(torch.tensor(seed))
+    assume(np.isfinite(_np(ref)).all() and all(p.grad is None or np.isfinite(_np(p.grad)).all() for p in pa))
+    out = _run_program(tg, ta, steps)
+    _assert_close("program", "value", _np(out), _np(ref), dict(rtol=1e-9, atol=1e-10))
+    out.backward(tg.tensor(seed))
+    for k, (x, y) in enumerate(zip(ta, pa)):
+        _assert_close("program", f"gradient of input {k}", _np(x.grad), _np(y.grad), dict(rtol=1e-9, atol=1e-10))
+
+
+@pytest.mark.parametrize("lib", ["tapegrad", "torch"])
+def test_negative_slice_steps_are_refused_like_torch(lib):
+    L = tg if lib == "tapegrad" else torch
+    x = L.ones(3, dtype=L.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::-1]
