@@ -55,6 +55,9 @@ class Segment:
 class Tape:
     """One thread's tape."""
 
+    _MIN_COMPACT_RECORDS = 1 << 14
+    _MIN_COMPACT_VALUES = 1 << 20
+
     def __init__(self):
         number = next(_tape_numbers)
         self.base = number * _GID_SPAN
@@ -67,7 +70,10 @@ class Tape:
         self.segments = []
         self.seg = None
         self.new_segment()
-        self.compact_at = 1 << 14     # records; doubled after each compaction so its cost is amortised
+        # compaction thresholds (records, values): reset to 4x what survives each compaction, so copying the
+        # survivors costs at most a third of the recording work
+        self.compact_at = self._MIN_COMPACT_RECORDS
+        self.compact_vals_at = self._MIN_COMPACT_VALUES
         self.garbage_prefix = 0       # leading segments already known to be garbage
         self.staged_ints = []    # (index, opcode, a, b, off) of staged 0-d records, flattened
         self.staged_floats = []  # (const, value) of staged 0-d records, flattened
@@ -205,7 +211,7 @@ class Tape:
         self.garbage_prefix = k
         if k == len(self.segments):
             self._reset()
-        elif self.n >= self.compact_at or (k and 2 * (self.segments[k].start - self.base) >= self.n):
+        elif self.n >= self.compact_at or self.nv >= self.compact_vals_at:
             self._compact()
         if self.seg.start != self.base + self.n:
             self.new_segment()
@@ -249,9 +255,13 @@ class Tape:
         _compact.close_over_references(keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.ints,
                                        op.HAS_EXTRA, self.base)
         kept = int(np.sum((seg_stop - seg_start)[keep]))
-        self.compact_at = max(1 << 14, 2 * kept, self.compact_at if kept * 2 > self.n else 0)
-        if kept * 2 > self.n:
-            return
+        val_start = self.off[np.minimum(seg_start, self.n - 1)] if self.n else seg_start
+        val_stop = np.append(val_start[1:], self.nv)
+        kept_vals = int(np.sum((val_stop - val_start)[keep]))
+        self.compact_at = max(self._MIN_COMPACT_RECORDS, 4 * kept)
+        self.compact_vals_at = max(self._MIN_COMPACT_VALUES, 4 * kept_vals)
+        if kept * 2 > self.n and kept_vals * 2 > self.nv:
+            return   # mostly live: not worth copying yet
         new_base = self.base + self.n
         out = {name: np.zeros_like(getattr(self, name))
                for name in ("ops", "a", "b", "aux", "off", "const", "flags", "ints", "vals")}

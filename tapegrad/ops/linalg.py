@@ -97,8 +97,13 @@ def matmul(input, other):
     if na == 2 and nb == 2:
         return mm(input, other)
     if na == 2:
-        # PyTorch computes a matrix times a batch as the transpose of the batch times the matrix
-        return matmul(other.mT, input.mT).mT
+        # PyTorch computes a matrix times a batch as the transpose of the batch times the matrix, then makes
+        # the result contiguous (a copy unless size-1 dims make the transpose contiguous already)
+        out = matmul(other.mT, input.mT).mT
+        if not out._data.flags.c_contiguous:
+            from .elementwise import clone
+            out = clone(out)
+        return out
     if nb <= 2:
         # fold the batch dims of input into rows, as PyTorch does: one mm, then an unsafe view
         k = input._data.shape[-1]

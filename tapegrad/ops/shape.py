@@ -280,6 +280,7 @@ def _slice_layout(shape, dim, start, step):
 def getitem(input, idx):
     """x[idx] with PyTorch's indexing: basic indices give views (one per index, as PyTorch records them),
     advanced ones (integer or boolean tensors and lists) copy."""
+    single = not isinstance(idx, tuple)
     idx, advanced = _normalize_index(idx)
     if advanced:
         return _advanced_getitem(input, idx)
@@ -300,8 +301,9 @@ def getitem(input, idx):
             n = data.shape[dim]
             if i.step is not None and i.step <= 0:
                 raise ValueError("step must be greater than zero")
-            if i != slice(None):
-                start, stop, step = i.indices(n)
+            start, stop, step = i.indices(n)
+            # like PyTorch: a lone slice always slices; inside a tuple, a slice of everything is skipped
+            if single or (start, stop, step) != (0, n, 1):
                 view = (slice(None),) * dim + (slice(start, stop, step), Ellipsis)
                 out = _view_of(op.SLICE, out, lambda a, view=view: a[view],
                                _slice_layout(data.shape, dim, start, step))
