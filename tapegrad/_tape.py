@@ -79,6 +79,9 @@ class Tape:
         self.staged_floats = []  # (const, value) of staged 0-d records, flattened
         self.pyfuncs = {}        # gid -> Python backward of a tapegrad.autograd.Function record
         self.stale_info = {}     # gid -> (base tensor, version it had) for records overwritten in place
+        self.adj = np.zeros(0)   # adjoint and reached-flag buffers reused by every backward (autograd.engine)
+        self.need = np.zeros(0, np.uint8)
+        self.sweeping = False
 
     def _alloc(self, cap, vcap, icap):
         self.ops = np.zeros(cap, np.int32)

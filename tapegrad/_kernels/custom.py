@@ -78,7 +78,7 @@ def custom_backward(kernels, ints, aux, off, ops, base, i, a, b, vals, adj, need
     lowest = i
     for k in range(gids.shape[0]):
         q = gids[k] - base
+        lowest = min(lowest, q)      # the kernel wrote every input's adjoint, constants' too
         if ops[q] != const_op:
             need[q] = 1
-            lowest = min(lowest, q)
     return lowest

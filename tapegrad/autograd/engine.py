@@ -83,40 +83,67 @@ def run_sweep(tape, roots, retain):
     Returns (adjoint buffer, reached-record flags, lowest reached physical index).
     """
     tape.flush()
-    n = tape.n
-    adj = np.zeros(max(tape.nv, 1))
-    need = np.zeros(max(n, 1), np.uint8)
-    start = -1
+    seeds = []
     for t, seed in roots:
         g = current_gid(t) if t._seg is not None else t._id
         if not tape.owns(g):
             if g < tape.base:
                 raise RuntimeError(SECOND_TIME)
             raise RuntimeError("this tensor's graph was built on another thread's tape; tapegrad tapes are per thread")
-        p = g - tape.base
+        seeds.append((g - tape.base, seed))
+    adj, need = _sweep_buffers(tape)
+    start = -1
+    for p, seed in seeds:
         o = tape.off[p]
         adj[o:o + seed.size] += seed.reshape(-1)
         need[p] = 1
         start = max(start, p)
     lowest = start
-    while start >= 0:
-        status, i, culprit, lowest = reverse_sweep(
-            start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
-            tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
-            custom_kernels())
-        if status == op.OK:
-            _gc_freeze.freeze_after_kernels_load()
-            break
-        if status == op.ERR_FREED:
-            raise RuntimeError(SECOND_TIME)
-        if status == op.ERR_STALE:
-            raise RuntimeError(_stale_message(tape, i, culprit))
-        # a Python-defined backward: run it, then resume below it
-        lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
-        if not retain:
-            tape.flags[i] |= op.FLAG_FREED
-        start = i - 1
+    try:
+        while start >= 0:
+            status, i, culprit, lowest = reverse_sweep(
+                start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
+                tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
+                custom_kernels())
+            if status == op.OK:
+                _gc_freeze.freeze_after_kernels_load()
+                break
+            if status == op.ERR_FREED:
+                raise RuntimeError(SECOND_TIME)
+            if status == op.ERR_STALE:
+                raise RuntimeError(_stale_message(tape, i, culprit))
+            # a Python-defined backward: run it, then resume below it
+            lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
+            if not retain:
+                tape.flags[i] |= op.FLAG_FREED
+            start = i - 1
+    except BaseException:
+        release_buffers(tape, adj, 0)
+        raise
     return adj, need, max(lowest, 0)
+
+
+def _sweep_buffers(tape):
+    """Zeroed adjoint and reached-flag buffers covering the tape. They persist on the tape and release_buffers
+    zeroes only what a sweep touched, so a backward costs what its graph costs, not what the tape holds."""
+    if tape.sweeping:   # a backward inside a Python Function's backward: use private buffers
+        return np.zeros(max(tape.nv, 1)), np.zeros(max(tape.n, 1), np.uint8)
+    if len(tape.adj) < tape.nv or len(tape.need) < tape.n:
+        tape.adj = np.zeros(max(len(tape.vals), tape.nv, 1))
+        tape.need = np.zeros(max(len(tape.ops), tape.n, 1), np.uint8)
+    tape.sweeping = True
+    return tape.adj, tape.need
+
+
+def release_buffers(tape, adj, lowest):
+    """Zero the part of the persistent buffers a sweep reaching down to physical index `lowest` touched."""
+    if adj is not tape.adj:
+        return
+    lowest = max(lowest, 0)
+    if lowest < tape.n:
+        tape.adj[int(tape.off[lowest]):tape.nv] = 0.0
+    tape.need[lowest:tape.n] = 0
+    tape.sweeping = False
 
 
 def _reached_segments(tape, lowest):
@@ -165,11 +192,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if not recorded:
         return
     adj, need, lowest = run_sweep(tape, recorded, retain)
-    grads = []
-    for seg in _reached_segments(tape, lowest):
-        for gid, t in seg.leaves + seg.retained:
-            if need[gid - tape.base] and (only is None or id(t) in only):
-                grads.append((t, _gradient_of(tape, adj, gid, t)))
+    try:
+        grads = []
+        for seg in _reached_segments(tape, lowest):
+            for gid, t in seg.leaves + seg.retained:
+                if need[gid - tape.base] and (only is None or id(t) in only):
+                    grads.append((t, _gradient_of(tape, adj, gid, t)))
+    finally:
+        release_buffers(tape, adj, lowest)
     for t, g in grads:
         _accumulate(t, g)
     if not retain:
@@ -193,8 +223,19 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     direct = {id(t): seed for t, seed in roots if t._seg is None and not tape.seg.start <= t._id < tape.limit}
     recorded = [(t, seed) for t, seed in roots if id(t) not in direct]
     adj, need, lowest = run_sweep(tape, recorded, retain) if recorded else (None, None, tape.n)
+    try:
+        result = _input_gradients(tape, inputs, direct, adj, need, lowest, allow_unused, materialize_grads)
+    finally:
+        if adj is not None:
+            release_buffers(tape, adj, lowest)
+    if not retain and recorded:
+        tape.collect()
+    return tuple(result)
+
+
+def _input_gradients(tape, inputs, direct, adj, need, lowest, allow_unused, materialize_grads):
     result = []
-    reached = _reached_segments(tape, lowest) if recorded else []
+    reached = _reached_segments(tape, lowest) if adj is not None else []
     for t in inputs:
         total = None
         if id(t) in direct:
@@ -213,6 +254,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             result.append(_wrap(np.zeros_like(t._data)) if materialize_grads else None)
         else:
             result.append(_wrap(total))
-    if not retain and recorded:
-        tape.collect()
-    return tuple(result)
+    return result
