@@ -219,6 +219,15 @@ class Tape:
         if self.seg.start != self.base + self.n:
             self.new_segment()
 
+    def compact_while_recording(self):
+        """Called as an operation starts, before it takes any gid, once the tape is big. Without backward calls
+        nothing releases records (an evaluation loop, say), so close the current segment and drop the segments
+        no tensor refers to any more."""
+        self.flush()
+        if self.seg.start != self.base + self.n:
+            self.new_segment()
+        self._compact()
+
     def _forget(self, indices):
         """Release segments, keeping what a grad_fn still shown to the user needs to print itself."""
         for k in indices:
@@ -266,8 +275,11 @@ class Tape:
         if kept * 2 > self.n and kept_vals * 2 > self.nv:
             return   # mostly live: not worth copying yet
         new_base = self.base + self.n
-        out = {name: np.zeros_like(getattr(self, name))
-               for name in ("ops", "a", "b", "aux", "off", "const", "flags", "ints", "vals")}
+        # record columns must read as zero beyond the copy (push leaves aux and const at their default);
+        # values and ints are always written before they are read
+        out = {name: np.zeros_like(getattr(self, name)) for name in ("ops", "a", "b", "aux", "off", "const", "flags")}
+        out["ints"] = np.empty_like(self.ints)
+        out["vals"] = np.empty_like(self.vals)
         m, mv, mi, new_start = _compact.compact(
             keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags,
             self.ints, self.vals, self.n, self.nv, self.ni, self.base, new_base, op.HAS_EXTRA,

@@ -259,12 +259,11 @@ def _wrap_dim(dim, ndim, name=None):
     return dim % n
 
 
-def _wrap(data, requires_grad=False):
-    """A leaf handle for `data` (an ndarray or numpy scalar)."""
+def _handle(data, gid, seg, requires_grad):
     t = object.__new__(Tensor)
     t._data = data
-    t._id = -1
-    t._seg = None
+    t._id = gid
+    t._seg = seg
     t._rg = requires_grad
     t._grad = None
     t._base = None
@@ -273,18 +272,14 @@ def _wrap(data, requires_grad=False):
     return t
 
 
+def _wrap(data, requires_grad=False):
+    """A leaf handle for `data` (an ndarray or numpy scalar)."""
+    return _handle(data, -1, None, requires_grad)
+
+
 def _result(data, gid, seg):
     """The handle of an operation's output recorded as `gid`."""
-    t = object.__new__(Tensor)
-    t._data = data
-    t._id = gid
-    t._seg = seg
-    t._rg = True
-    t._grad = None
-    t._base = None
-    t._version_count = 0
-    t._meta = None
-    return t
+    return _handle(data, gid, seg, True)
 
 
 def source_gid(t, tape):
@@ -341,6 +336,8 @@ def record(opcode, inputs, data, aux=None, const=0.0):
     Returns the output handle. The caller has already checked that grad mode is on and an input requires grad.
     """
     tape = _state.tape
+    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+        tape.compact_while_recording()
     x = inputs[0]
     ia = source_gid(x, tape)
     ib = -1
@@ -359,6 +356,8 @@ def record_elementwise(tape, opcode, x, y, data, const=0.0):
 
     Scalar code spends most of its time here, so the common cases of source_gid and Tape.push are inlined.
     """
+    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+        tape.compact_while_recording()
     ia = x._id
     if x._seg is None or x._base is not None or not tape.base <= ia < tape.limit:
         ia = source_gid(x, tape)
@@ -378,16 +377,7 @@ def record_elementwise(tape, opcode, x, y, data, const=0.0):
     else:
         aux = int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape)
         gid = tape.push(opcode, ia, ib, data, aux, const)
-    t = object.__new__(Tensor)
-    t._data = data
-    t._id = gid
-    t._seg = tape.seg
-    t._rg = True
-    t._grad = None
-    t._base = None
-    t._version_count = 0
-    t._meta = None
-    return t
+    return _handle(data, gid, tape.seg, True)
 
 
 def needs_grad(*tensors):

@@ -201,3 +201,15 @@ def test_compaction_keeps_custom_and_multi_input_records_usable():
     g = 1 - np.tanh(xd + xd @ wd) ** 2
     np.testing.assert_allclose(x.grad.numpy(), g + g @ wd.T)
     np.testing.assert_allclose(w.grad.numpy(), xd.T @ g)
+
+
+def test_forward_only_loops_do_not_grow_the_tape():
+    tape = current_tape()
+    w = tg.tensor([0.5, -0.25], dtype=tg.float64, requires_grad=True)
+    last = None
+    for _ in range(30000):
+        last = (w * w + 1.0).tanh().sum()     # evaluation without backward or no_grad
+    assert tape.n <= tape.compact_at + 16
+    last.backward()                           # the last graph is still intact
+    np.testing.assert_allclose(w.grad.numpy(), (1 - np.tanh(np.array([1.25, 1.0625])) ** 2)
+                               * 2 * np.array([0.5, -0.25]))
