@@ -336,7 +336,8 @@ def record(opcode, inputs, data, aux=None, const=0.0):
     Returns the output handle. The caller has already checked that grad mode is on and an input requires grad.
     """
     tape = _state.tape
-    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+    # compacting moves the int side table, so only when the caller has not placed an entry there yet
+    if aux is None and (tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at):
         tape.compact_while_recording()
     x = inputs[0]
     ia = source_gid(x, tape)
