@@ -15,7 +15,8 @@ one vectorised step by `flush()` before anything reads the buffers: a numpy item
 append ~25 ns, and a 0-d record would need six of them.
 Record ids (gids) grow monotonically for the life of a thread; physical index = gid - base. Records are grouped
 into segments, one per stretch between backward calls; tensors produced by operations hold their segment, so a
-segment that no tensor refers to, or whose records a backward consumed, can be dropped.
+segment that no tensor refers to, or whose records a backward consumed, can be dropped: the tape resets when
+all of them can, and otherwise compacts past a threshold, moving survivors to fresh gids (Segment.moves).
 """
 import itertools
 import sys
@@ -93,10 +94,6 @@ class Tape:
         self.flags = np.zeros(cap, np.uint8)
         self.vals = np.zeros(vcap, np.float64)
         self.ints = np.zeros(icap, np.int64)
-
-    @property
-    def seg_start(self):
-        return self.seg.start
 
     def new_segment(self):
         self.seg = Segment(self, self.base + self.n)
@@ -267,7 +264,7 @@ class Tape:
         _compact.close_over_references(keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.ints,
                                        op.HAS_EXTRA, self.base)
         kept = int(np.sum((seg_stop - seg_start)[keep]))
-        val_start = self.off[np.minimum(seg_start, self.n - 1)] if self.n else seg_start
+        val_start = np.where(seg_start < self.n, self.off[np.minimum(seg_start, max(self.n - 1, 0))], self.nv)
         val_stop = np.append(val_start[1:], self.nv)
         kept_vals = int(np.sum((val_stop - val_start)[keep]))
         self.compact_at = max(self._MIN_COMPACT_RECORDS, 4 * kept)
