@@ -17,28 +17,25 @@ F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-4, atol=1e-5)
 
 
-def _to_torch(a, dtype=None):
-    """The torch twin of a tapegrad argument (tensors copied, requires_grad kept); other values unchanged."""
+def _copy_arg(lib, a, dtype=None):
+    """A fresh copy of an argument in `lib` (optionally cast, requires_grad kept) so each run builds its own
+    graph; non-tensor values unchanged."""
     if isinstance(a, tg.Tensor):
         arr = np.array(a.detach().numpy(), copy=True)
         if dtype is not None and arr.dtype.kind == "f":
             arr = arr.astype(dtype)
-        return torch.tensor(arr, requires_grad=a.requires_grad)
+        return lib.tensor(arr, requires_grad=a.requires_grad)
     if isinstance(a, tuple):
-        return tuple(_to_torch(x, dtype) for x in a)
+        return tuple(_copy_arg(lib, x, dtype) for x in a)
     return a
+
+
+def _to_torch(a, dtype=None):
+    return _copy_arg(torch, a, dtype)
 
 
 def _to_tg(a, dtype=None):
-    """A fresh tapegrad copy of an argument (optionally cast), so each run builds its own graph."""
-    if isinstance(a, tg.Tensor):
-        arr = np.array(a.detach().numpy(), copy=True)
-        if dtype is not None and arr.dtype.kind == "f":
-            arr = arr.astype(dtype)
-        return tg.tensor(arr, requires_grad=a.requires_grad)
-    if isinstance(a, tuple):
-        return tuple(_to_tg(x, dtype) for x in a)
-    return a
+    return _copy_arg(tg, a, dtype)
 
 
 def _np(t):
