@@ -16,6 +16,7 @@ from .ops.reduce import mean, sum
 from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select, squeeze, t, transpose, unsqueeze)
 from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd
+from . import nn
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled

@@ -1,4 +1,7 @@
-"""Backward kernels of the elementwise families: unary (with an optional scalar) and broadcasting binary."""
+"""Kernels of the elementwise families: unary (with an optional scalar) and broadcasting binary.
+
+Each op has its value (used by tg.compile's forward replay) next to its derivative (used by the reverse sweep).
+"""
 import math
 
 import numpy as np
@@ -6,6 +9,76 @@ from numba import njit
 
 from . import opcodes as op
 from .common import broadcast_strides, out_dims, size_at
+
+
+@njit(cache=True, inline="always")
+def unary_value(o, x, c):
+    """y = f(x) (or f(x, c)) of the unary op o, in float64: what the eager forward computed."""
+    if o == op.NEG:
+        return -x
+    if o == op.EXP:
+        return math.exp(x)
+    if o == op.LOG:
+        return math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+    if o == op.SQRT:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+    if o == op.ABS:
+        return abs(x)
+    if o == op.SIN:
+        return math.sin(x)
+    if o == op.COS:
+        return math.cos(x)
+    if o == op.TANH:
+        return math.tanh(x)
+    if o == op.SIGMOID:
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
+    if o == op.RELU:
+        return x if x > 0.0 else 0.0
+    if o == op.RECIPROCAL:
+        return 1.0 / x if x != 0.0 else math.copysign(math.inf, x)
+    if o == op.ADD_SCALAR:
+        return x + c
+    if o == op.SUB_SCALAR:
+        return x - c
+    if o == op.RSUB_SCALAR:
+        return c - x
+    if o == op.MUL_SCALAR:
+        return x * c
+    if o == op.DIV_SCALAR:
+        return x / c if c != 0.0 else (x * math.inf if x != 0.0 else math.nan)
+    if o == op.POW_SCALAR:
+        return _pow(x, c)
+    if o == op.RPOW_SCALAR:
+        return _pow(c, x)
+    return x  # CLONE, TO_COPY
+
+
+@njit(cache=True, inline="always")
+def _pow(x, z):
+    """x ** z with IEEE results instead of Python's exceptions (0 ** -1 = inf, (-8) ** (1/3) = nan)."""
+    if x == 0.0 and z < 0.0:
+        return math.inf
+    if x < 0.0 and z != math.floor(z):
+        return math.nan
+    return x ** z
+
+
+@njit(cache=True, inline="always")
+def binary_value(o, x, z):
+    """y = x (op) z of the binary op o, in float64."""
+    if o == op.ADD:
+        return x + z
+    if o == op.SUB:
+        return x - z
+    if o == op.RSUB:
+        return z - x
+    if o == op.MUL:
+        return x * z
+    if o == op.DIV:
+        if z == 0.0:
+            return math.nan if x == 0.0 or x != x else math.copysign(math.inf, x) * math.copysign(1.0, z)
+        return x / z
+    return _pow(x, z)   # POW
 
 
 @njit(cache=True, inline="always")

@@ -9,6 +9,8 @@ import numpy as np
 
 # families
 SOURCE, UNARY, BINARY, REDUCE, STRIDED, GATHER, INDEX_PUT, MATMUL, PYFUNC, CUSTOM = range(10)
+# families of the operation-coverage work, one per kernel module; each declares its opcodes in its own section
+TERNARY, ORDER, LAYOUT, LINALG, NN, GUARD = range(10, 16)
 
 NAMES = {}      # opcode -> grad_fn name
 N_NEXT = {}     # opcode -> number of next_functions entries PyTorch shows

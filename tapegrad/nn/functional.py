@@ -1,0 +1,1 @@
+"""tapegrad.nn.functional: PyTorch's functional neural-network operations."""
