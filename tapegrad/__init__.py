@@ -17,6 +17,7 @@ from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select,
 from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd
 from . import nn
+from .compile import compile, grad, load_compiled, value_and_grad, vmap  # noqa: A004
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled

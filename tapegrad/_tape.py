@@ -83,6 +83,7 @@ class Tape:
         self.adj = np.zeros(0)   # adjoint and reached-flag buffers reused by every backward (autograd.engine)
         self.need = np.zeros(0, np.uint8)
         self.sweeping = False
+        self.tracing = None      # the tg.compile recorder while this tape records a trace (compile.Recorder)
 
     def _alloc(self, cap, vcap, icap):
         self.ops = np.zeros(cap, np.int32)

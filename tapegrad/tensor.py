@@ -166,6 +166,9 @@ class Tensor:
 
     def detach(self):
         """A new leaf sharing this tensor's storage, outside the graph."""
+        tape = _state.tape
+        if tape.tracing is not None and (self._seg is not None or self._rg):
+            return tape.tracing.detached(self)
         out = _wrap(self._data if self._data.ndim == 0 and isinstance(self._data, np.generic) else self._data.view())
         out._base = self._base if self._base is not None else self
         return out
@@ -197,15 +200,21 @@ class Tensor:
     def numpy(self, *, force=False):
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if _state.tape.tracing is not None:
+            _state.tape.tracing.observe(self)
         self._ensure_array()
         return self._data
 
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        if _state.tape.tracing is not None:
+            _state.tape.tracing.observe(self)   # the value leaves the tape: replay must check it is unchanged
         return self._data.reshape(()).item() if self._data.ndim else self._data.item()
 
     def tolist(self):
+        if _state.tape.tracing is not None:
+            _state.tape.tracing.observe(self)
         return self._data.tolist()
 
     def __float__(self):
@@ -228,6 +237,8 @@ class Tensor:
         return complex(self.item())
 
     def __array__(self, dtype=None, copy=None):
+        if _state.tape.tracing is not None:
+            _state.tape.tracing.observe(self)
         arr = np.asarray(self._data)
         return arr if dtype is None else arr.astype(dtype)
 
@@ -303,6 +314,8 @@ def source_gid(t, tape):
         tape.seg.leaves.append((g, t))
     else:
         g = tape.push(op.CONST, -1, -1, data, tape.put_shape(data.shape))
+        if tape.tracing is not None:
+            tape.tracing.sources.append((g, t))
     t._id = g
     if t._base is not None:
         t._base._meta_dict().setdefault("snapshots", []).append(g)
@@ -320,6 +333,8 @@ def current_gid(t):
 
 
 def _foreign_or_freed(t, tape):
+    if tape.tracing is not None and t._seg.tape is not tape:
+        return tape.tracing.capture(t)     # a result computed outside the compiled function
     g = current_gid(t)
     if tape.owns(g) and t._seg.tape is tape:
         return source_gid(t, tape)

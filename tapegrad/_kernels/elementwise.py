@@ -50,7 +50,9 @@ def unary_value(o, x, c):
         return _pow(x, c)
     if o == op.RPOW_SCALAR:
         return _pow(c, x)
-    return x  # CLONE, TO_COPY
+    if o == op.TO_COPY and c == 32.0:
+        return np.float64(np.float32(x))
+    return x  # CLONE, TO_COPY to float64 (numba has no float16: a half-precision copy replays unrounded)
 
 
 @njit(cache=True, inline="always")
@@ -64,8 +66,28 @@ def _pow(x, z):
 
 
 @njit(cache=True, inline="always")
+def compare_value(o, x, z):
+    """1.0 where x (op) z holds, else 0.0 (NaN compares unequal, as in IEEE and torch)."""
+    if o == op.GT:
+        r = x > z
+    elif o == op.LT:
+        r = x < z
+    elif o == op.GE:
+        r = x >= z
+    elif o == op.LE:
+        r = x <= z
+    elif o == op.EQ:
+        r = x == z
+    else:
+        r = x != z
+    return 1.0 if r else 0.0
+
+
+@njit(cache=True, inline="always")
 def binary_value(o, x, z):
-    """y = x (op) z of the binary op o, in float64."""
+    """y = x (op) z of the binary op o (or a comparison of tg.compile's GUARD family), in float64."""
+    if (o >> 6) == op.GUARD:
+        return compare_value(o, x, z)
     if o == op.ADD:
         return x + z
     if o == op.SUB:
@@ -132,6 +154,13 @@ def unary_backward(o, xo, yo, n, c, vals, adj):
             adj[xo + k] += g * unary_derivative(o, vals[xo + k], vals[yo + k], c)
 
 
+@njit(cache=True)
+def unary_forward(o, xo, yo, n, c, vals):
+    """Replay: vals[y] = f(vals[x])."""
+    for k in range(n):
+        vals[yo + k] = unary_value(o, vals[xo + k], c)
+
+
 @njit(cache=True, inline="always")
 def binary_partials(o, x, z, y):
     """(dy/dx, dy/dz) of y = x (op) z, with PyTorch's conventions where pow is not differentiable."""
@@ -190,6 +219,48 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
                 adj[ao + ia] += g * da
             if need_b:
                 adj[bo + ib] += g * db
+            k += 1
+            ia += la
+            ib += lb
+        d = nd - 2
+        while d >= 0:
+            idx[d] += 1
+            ra += sa[d]
+            rb += sb[d]
+            if idx[d] < dims[d]:
+                break
+            ra -= sa[d] * dims[d]
+            rb -= sb[d] * dims[d]
+            idx[d] = 0
+            d -= 1
+
+
+@njit(cache=True)
+def binary_forward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, vals):
+    """Replay: vals[y] = vals[a] (op) vals[b], broadcasting."""
+    n = size_at(ints, out_aux)
+    if size_at(ints, a_aux) == n and size_at(ints, b_aux) == n:
+        for k in range(n):
+            vals[yo + k] = binary_value(o, vals[ao + k], vals[bo + k])
+        return
+    if n == 0:
+        return
+    dims = out_dims(ints, out_aux)
+    sa = broadcast_strides(ints, out_aux, a_aux)
+    sb = broadcast_strides(ints, out_aux, b_aux)
+    nd = dims.shape[0]
+    last = dims[nd - 1]
+    la = sa[nd - 1]
+    lb = sb[nd - 1]
+    idx = np.zeros(nd, dtype=np.int64)
+    ra = 0
+    rb = 0
+    k = 0
+    for _ in range(n // last):
+        ia = ra
+        ib = rb
+        for _j in range(last):
+            vals[yo + k] = binary_value(o, vals[ao + ia], vals[bo + ib])
             k += 1
             ia += la
             ib += lb

@@ -1,4 +1,4 @@
-"""Backward kernels of matrix products (numba's np.dot calls BLAS through scipy)."""
+"""Kernels of matrix products, forward (for tg.compile's replay) and backward; numba's np.dot calls BLAS."""
 import numpy as np
 from numba import njit
 
@@ -53,3 +53,38 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
             _mat(adj, ao + t * m * kk, m, kk)[:, :] += np.dot(G, B.T)
         if need_b:
             _mat(adj, bo + t * kk * n, kk, n)[:, :] += np.dot(A.T, G)
+
+
+@njit(cache=True)
+def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
+    """Replay: vals[y] = alpha * a @ b for MM, MV, DOT, ADDMM and BMM (ADDMM's beta * input is added by the caller)."""
+    if o == op.DOT:
+        n = ints[a_aux + 1]
+        total = 0.0
+        for k in range(n):
+            total += vals[ao + k] * vals[bo + k]
+        vals[yo] = alpha * total
+        return
+    if o == op.MV:
+        m = ints[a_aux + 1]
+        n = ints[a_aux + 2]
+        for i in range(m):
+            total = 0.0
+            for j in range(n):
+                total += vals[ao + i * n + j] * vals[bo + j]
+            vals[yo + i] = alpha * total
+        return
+    nb = 1
+    if o == op.BMM:
+        nb = ints[a_aux + 1]
+        m, kk, n = ints[a_aux + 2], ints[a_aux + 3], ints[b_aux + 3]
+    else:
+        m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
+    for t in range(nb):
+        Y = _mat(vals, yo + t * m * n, m, n)
+        if kk == 0:
+            Y[:, :] = 0.0
+            continue
+        Y[:, :] = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
+        if alpha != 1.0:
+            Y[:, :] *= alpha

@@ -1,4 +1,6 @@
-"""Backward kernels that move gradient elements: broadcast back, strided views, gathers, scatters, unbroadcast."""
+"""Kernels that move elements: reductions, broadcasts, strided views, gathers, scatters.
+
+Each backward kernel has its forward (used by tg.compile's replay) beside it."""
 import numpy as np
 from numba import njit
 
@@ -59,6 +61,70 @@ def reduce_backward(ints, x_aux, kd_aux, xo, yo, scale, adj):
             adj[xo + k] += g
         return
     _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False)
+
+
+@njit(cache=True)
+def reduce_forward(ints, x_aux, kd_aux, xo, yo, scale, vals):
+    """Replay: vals[y] = scale * sum of vals[x] over the axes where the keepdim shape is 1."""
+    ny = size_at(ints, kd_aux)
+    for k in range(ny):
+        vals[yo + k] = 0.0
+    if ny == 1:
+        total = 0.0
+        for k in range(size_at(ints, x_aux)):
+            total += vals[xo + k]
+        vals[yo] = total * scale
+        return
+    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, vals, True)
+
+
+@njit(cache=True)
+def strided_forward(ints, y_aux, xo, yo, vals):
+    """Replay: vals[y][i] = vals[x][offset + sum(i_k * stride_k)]."""
+    n = size_at(ints, y_aux)
+    p = params_at(ints, y_aux)
+    nd = ints[y_aux]
+    if nd == 0:
+        vals[yo] = vals[xo + ints[p]]
+        return
+    idx = np.zeros(nd, dtype=np.int64)
+    for k in range(n):
+        ix = ints[p]
+        for d in range(nd):
+            ix += idx[d] * ints[p + 1 + d]
+        vals[yo + k] = vals[xo + ix]
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < ints[y_aux + 1 + d]:
+                break
+            idx[d] = 0
+            d -= 1
+
+
+@njit(cache=True)
+def gather_forward(ints, y_aux, xo, yo, vals):
+    """Replay: vals[y][i] = vals[x][index[i]]."""
+    p = params_at(ints, y_aux)
+    for k in range(size_at(ints, y_aux)):
+        vals[yo + k] = vals[xo + ints[p + k]]
+
+
+@njit(cache=True)
+def copy_slices_forward(ints, y_aux, xo, vo, yo, has_v, vals):
+    """Replay: y = x with y[index[i]] = v[source[i]]; without v (a scalar write) the recorded values stay."""
+    n = size_at(ints, y_aux)
+    p = params_at(ints, y_aux)
+    m = ints[p]
+    written = np.zeros(n, dtype=np.bool_)
+    for i in range(m):
+        written[ints[p + 1 + i]] = True
+    for k in range(n):
+        if not written[k]:
+            vals[yo + k] = vals[xo + k]
+    if has_v:
+        for i in range(m):
+            vals[yo + ints[p + 1 + i]] = vals[vo + ints[p + 1 + m + i]]
 
 
 @njit(cache=True)
@@ -132,3 +198,14 @@ def unbroadcast_add(ints, y_aux, c_aux, co, yo, beta, adj):
             adj[co + k] += beta * adj[yo + k]
         return
     _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True)
+
+
+@njit(cache=True)
+def broadcast_add(ints, y_aux, c_aux, co, yo, beta, vals):
+    """Replay of addmm's input term: vals[y] += beta * vals[c] broadcast to y's shape."""
+    n = size_at(ints, y_aux)
+    if size_at(ints, c_aux) == n:
+        for k in range(n):
+            vals[yo + k] += beta * vals[co + k]
+        return
+    _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, vals, False)

@@ -112,6 +112,20 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
+# tg.compile: records made only while a trace is being recorded, so values that leave the tape or steer Python
+# can be recomputed and checked on replay; no backward. Comparisons write 1.0/0.0 (against b, or the constant
+# when b is -1); GUARD_EQUAL fails the replay unless a's values equal those the record saved when recording.
+GT = _op(GUARD, None, 0)
+LT = _op(GUARD, None, 0)
+GE = _op(GUARD, None, 0)
+LE = _op(GUARD, None, 0)
+EQ = _op(GUARD, None, 0)
+NE = _op(GUARD, None, 0)
+IS_NAN = _op(GUARD, None, 0)
+NOT = _op(GUARD, None, 0)
+DETACH = _op(GUARD, None, 0)
+GUARD_EQUAL = _op(GUARD, None, 0)
+
 N_OPCODES = max(NAMES) + 1
 
 

@@ -5,13 +5,13 @@ from numba import njit
 from . import opcodes as op
 from .common import params_at, size_at
 from .custom import custom_backward
-from .elementwise import binary_backward, unary_backward
+from .elementwise import binary_backward, binary_partials, unary_backward, unary_derivative
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _stale(flags, p):
     return p >= 0 and (flags[p] & op.FLAG_STALE) != 0
 
@@ -32,7 +32,7 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             continue
         o = ops[i]
         fam = o >> 6
-        if fam == op.SOURCE:
+        if fam == op.SOURCE or fam == op.GUARD:
             if o == op.FREED:
                 return op.ERR_FREED, i, i, lowest
             continue
@@ -57,7 +57,22 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
         need_a = pa >= 0 and ops[pa] != op.CONST
         need_b = pb >= 0 and ops[pb] != op.CONST
         yo = off[i]
-        if fam == op.UNARY:
+        # 0-d records inline: a kernel call passing arrays costs more than the arithmetic (NRT refcounts)
+        if aux[i] == 0 and fam == op.UNARY:
+            g = adj[yo]
+            if g != 0.0:
+                xo = off[pa]
+                adj[xo] += g * unary_derivative(o, vals[xo], vals[yo], const[i])
+        elif aux[i] == 0 and fam == op.BINARY:
+            ao = off[pa]
+            bo = off[pb]
+            da, db = binary_partials(o, vals[ao], vals[bo], vals[yo])
+            g = adj[yo]
+            if need_a:
+                adj[ao] += g * da
+            if need_b:
+                adj[bo] += g * db
+        elif fam == op.UNARY:
             unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj)
         elif fam == op.BINARY:
             binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, vals, adj)

@@ -275,7 +275,8 @@ def to(input, *args, dtype=None, copy=False, **kwargs):
         return input
     out = input._data.astype(dt.np)
     if needs_grad(input) and dt._category >= 2:
-        return record(op.TO_COPY, (input,), out)
+        # the constant names the bits the value is rounded to, so tg.compile's replay rounds the same way
+        return record(op.TO_COPY, (input,), out, const=float(8 * out.dtype.itemsize))
     return constant(out)
 
 
@@ -304,7 +305,7 @@ attach(contiguous=_contiguous, cpu=_cpu)
 
 # -- comparisons (not differentiable) --------------------------------------------------------------------------
 
-def _make_compare(name, fn):
+def _make_compare(name, fn, opcode):
     def compare(input, other):
         if not isinstance(other, (Tensor,) + SCALAR_TYPES):
             if isinstance(other, (list, tuple, np.ndarray)):
@@ -313,21 +314,25 @@ def _make_compare(name, fn):
                 return NotImplemented
         od = other._data if other.__class__ is Tensor else other
         try:
-            return constant(np.asarray(fn(input._data, od)) if input._data.ndim or getattr(od, "ndim", 0)
-                            else fn(input._data, od))
+            out = (np.asarray(fn(input._data, od)) if input._data.ndim or getattr(od, "ndim", 0)
+                   else fn(input._data, od))
         except ValueError:
             broadcast_shape(name, input._data.shape, np.shape(od))
             raise
+        tape = _state.tape
+        if tape.tracing is not None:      # tg.compile: replay recomputes it (it may steer an `if`)
+            return tape.tracing.comparison(opcode, input, other, out)
+        return constant(out)
     compare.__name__ = name
     return compare
 
 
-eq = _make_compare("eq", np.equal)
-ne = _make_compare("ne", np.not_equal)
-lt = _make_compare("lt", np.less)
-le = _make_compare("le", np.less_equal)
-gt = _make_compare("gt", np.greater)
-ge = _make_compare("ge", np.greater_equal)
+eq = _make_compare("eq", np.equal, op.EQ)
+ne = _make_compare("ne", np.not_equal, op.NE)
+lt = _make_compare("lt", np.less, op.LT)
+le = _make_compare("le", np.less_equal, op.LE)
+gt = _make_compare("gt", np.greater, op.GT)
+ge = _make_compare("ge", np.greater_equal, op.GE)
 attach(eq, ne, lt, le, gt, ge, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
        greater=gt, less=lt, greater_equal=ge, less_equal=le, not_equal=ne)
 
@@ -342,7 +347,10 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def isnan(input):
-    return constant(np.isnan(input._data))
+    out = np.isnan(input._data)
+    if _state.tape.tracing is not None:
+        return _state.tape.tracing.comparison(op.IS_NAN, input, 0.0, out)
+    return constant(out)
 
 
 def isfinite(input):
@@ -350,7 +358,10 @@ def isfinite(input):
 
 
 def logical_not(input):
-    return constant(np.logical_not(input._data))
+    out = np.logical_not(input._data)
+    if _state.tape.tracing is not None:
+        return _state.tape.tracing.comparison(op.NOT, input, 0.0, out)
+    return constant(out)
 
 
 def bitwise_not(input):

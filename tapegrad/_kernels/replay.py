@@ -1,0 +1,112 @@
+"""tg.compile's replay: recompute a recorded trace forward on new input values, then run the reverse sweep.
+
+The forward replay is the reverse sweep's mirror: one loop over the records in order, one branch per family,
+each calling the family's forward kernel (kept beside its backward kernel). Guard records check that values
+which steered Python while recording are still the same; the first that fails stops the replay.
+"""
+import numpy as np
+from numba import njit, prange
+
+from . import opcodes as op
+from .common import params_at, size_at
+from .elementwise import binary_forward, binary_value, unary_forward, unary_value
+from .guard import guard_forward
+from .matmul import matmul_forward
+from .movement import broadcast_add, copy_slices_forward, gather_forward, reduce_forward, strided_forward
+from .sweep import reverse_sweep
+
+REPLAYED = -1   # forward_replay's result when every guard held
+
+
+@njit(cache=True)
+def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
+    """Recompute records [0, n) in order; return REPLAYED, or the index of the first guard that failed."""
+    for i in range(n):
+        o = ops[i]
+        fam = o >> 6
+        if fam == op.SOURCE:
+            continue
+        pa = a[i] - base if a[i] >= 0 else -1
+        pb = b[i] - base if b[i] >= 0 else -1
+        yo = off[i]
+        # 0-d records inline: a kernel call passing arrays costs more than the arithmetic (NRT refcounts)
+        if aux[i] == 0 and fam == op.UNARY:
+            vals[yo] = unary_value(o, vals[off[pa]], const[i])
+        elif aux[i] == 0 and fam == op.BINARY:
+            vals[yo] = binary_value(o, vals[off[pa]], vals[off[pb]])
+        elif fam == op.UNARY:
+            unary_forward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals)
+        elif fam == op.BINARY:
+            binary_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, vals)
+        elif fam == op.REDUCE:
+            reduce_forward(ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals)
+        elif fam == op.STRIDED:
+            strided_forward(ints, aux[i], off[pa], yo, vals)
+        elif fam == op.GATHER:
+            gather_forward(ints, aux[i], off[pa], yo, vals)
+        elif fam == op.INDEX_PUT:
+            copy_slices_forward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, pb >= 0, vals)
+        elif fam == op.MATMUL:
+            alpha = const[i] if o == op.ADDMM else 1.0
+            matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, alpha, vals)
+            if o == op.ADDMM:
+                p = params_at(ints, aux[i])
+                beta = ints[p + 2:p + 3].view(np.float64)[0]
+                if beta != 0.0:
+                    pc = ints[p + 1] - base
+                    broadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
+        elif fam == op.GUARD:
+            if not guard_forward(o, ints, aux[i], aux[pa], aux[pb] if pb >= 0 else -1, off[pa],
+                                 off[pb] if pb >= 0 else 0, yo, const[i], vals):
+                return i
+        else:
+            return i     # not replayable; tg.compile never builds such a trace
+    return REPLAYED
+
+
+@njit(cache=True)
+def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+                 tables, custom_kernels):
+    """Zero the adjoints, seed output k's adjoint with seeds[seed_at[k]:seed_at[k+1]], and sweep down to 0."""
+    adj[:] = 0.0
+    need[:] = 0
+    start = -1
+    for k in range(outputs.shape[0]):
+        p = outputs[k]
+        o = off[p]
+        for j in range(seed_at[k + 1] - seed_at[k]):
+            adj[o + j] += seeds[seed_at[k] + j]
+        need[p] = 1
+        start = max(start, p)
+    status, i, culprit, lowest = reverse_sweep(start, start, ops, a, b, aux, off, const, flags, ints, vals, adj,
+                                               need, base, tables[0], tables[1], tables[2], tables[3], True,
+                                               custom_kernels)
+    return status
+
+
+@njit(cache=True)
+def value_and_grad_replay(ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output, tables,
+                          custom_kernels):
+    """Forward replay, then the gradient of the scalar record `output`: one compiled call per evaluation."""
+    failed = forward_replay(ops, a, b, aux, off, const, ints, vals, n, base)
+    if failed != REPLAYED:
+        return failed
+    adj[:] = 0.0
+    need[:] = 0
+    adj[off[output]] = 1.0
+    need[output] = 1
+    reverse_sweep(output, output, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+                  tables[0], tables[1], tables[2], tables[3], True, custom_kernels)
+    return REPLAYED
+
+
+@njit(cache=True, parallel=True)
+def replay_rows(ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output, tables, custom_kernels,
+                with_grad, status):
+    """tg.vmap: replay the trace once per row of `vals` (one row of values per batch element) on all cores."""
+    for r in prange(vals.shape[0]):
+        if with_grad:
+            status[r] = value_and_grad_replay(ops, a, b, aux, off, const, flags, ints, vals[r], adj[r], need[r], n,
+                                              base, output, tables, custom_kernels)
+        else:
+            status[r] = forward_replay(ops, a, b, aux, off, const, ints, vals[r], n, base)

@@ -1,0 +1,418 @@
+"""tg.compile, tg.value_and_grad, tg.grad, tg.vmap and saved traces: replay must equal eager, always."""
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tapegrad as tg
+from tapegrad.testing.op_db import OPS
+
+
+def _t(values, rg=False):
+    return tg.tensor(np.asarray(values, dtype=np.float64), requires_grad=rg)
+
+
+def _close(a, b, tol=1e-9):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+# -- every operation: replay equals eager ---------------------------------------------------------------------------
+
+def _perturbed(args, rng):
+    """The same arguments with new values of the same shapes (scaled, so signs and domains are kept)."""
+    out = []
+    for x in args:
+        if isinstance(x, tg.Tensor) and x.is_floating_point():
+            d = x.detach().numpy()
+            factor = rng.uniform(0.97, 1.03, size=d.shape)
+            out.append(tg.tensor(d * factor, dtype=x.dtype, requires_grad=x.requires_grad))
+        else:
+            out.append(x)
+    return out
+
+
+def _flat(out):
+    return [out] if isinstance(out, tg.Tensor) else [o for o in out]
+
+
+def _weighted_sum(fn):
+    """A scalar function of fn's float outputs, with fixed weights so every output element matters."""
+    def loss(*args):
+        total = None
+        for o in _flat(fn(*args)):
+            if not o.is_floating_point():
+                continue
+            w = tg.tensor(np.linspace(0.5, 1.5, o.numel()).reshape(tuple(o.shape)), dtype=o.dtype)
+            term = (o * w).sum()
+            total = term if total is None else total + term
+        return total
+    return loss
+
+
+@pytest.mark.parametrize("spec", OPS, ids=lambda s: s.name)
+def test_replay_equals_eager(spec):
+    """For every operation in the op table: compiled forward and compiled value_and_grad, replayed on new
+    values, equal the eager results."""
+    fn = spec.bind(tg)
+
+    @settings(max_examples=10)
+    @given(args=spec.args, seed=st.integers(0, 2 ** 31))
+    def prop(args, seed):
+        rng = np.random.default_rng(seed)
+        compiled = tg.compile(fn)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")      # an eager fallback would hide a missing replay kernel
+            compiled(*args)
+            new = _perturbed(args, rng)
+            got = compiled(*new)
+            assert compiled.stats.replays == 1, compiled.stats
+        want = fn(*new)
+        for g, w in zip(_flat(got), _flat(want)):
+            assert g.dtype == w.dtype
+            _close(g.detach().numpy(), w.detach().numpy())
+
+        positions = [k for k, x in enumerate(args) if isinstance(x, tg.Tensor) and x.requires_grad]
+        if not positions or _weighted_sum(fn)(*new) is None:
+            return
+        vag = tg.value_and_grad(_weighted_sum(fn), argnums=tuple(positions))
+        compiled_vag = tg.compile(vag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compiled_vag(*args)
+            value, grads = compiled_vag(*new)
+        want_value, want_grads = vag(*new)
+        _close(value.numpy(), want_value.numpy())
+        for g, w in zip(grads, want_grads):
+            _close(g.numpy(), w.numpy())
+    prop()
+
+
+# -- the compiled call inside an eager graph -------------------------------------------------------------------------
+
+def test_compiled_call_is_one_node_and_mixes_with_eager_code():
+    def f(x, y):
+        return (x * y).sin() + x ** 2
+    cf = tg.compile(f)
+    x = _t([0.3, -1.2, 2.0], rg=True)
+    y = _t([1.5, 0.5, -0.7])
+    for _ in range(3):   # record, then replay
+        x.grad = None
+        out = cf(x, y)
+        assert out.grad_fn.name() == "CompiledFunctionBackward"
+        (out.exp() * 2).sum().backward()
+        x2 = x.detach().requires_grad_()
+        (f(x2, y).exp() * 2).sum().backward()
+        _close(x.grad.numpy(), x2.grad.numpy())
+    assert cf.stats.traces == 1 and cf.stats.replays == 2
+
+
+def test_no_grad_inputs_give_plain_tensors():
+    cf = tg.compile(lambda x: x * 2)
+    out = cf(_t([1.0, 2.0]))
+    assert not out.requires_grad and out.grad_fn is None
+    with tg.no_grad():
+        out = cf(_t([1.0, 2.0], rg=True))
+    assert not out.requires_grad
+
+
+def test_multiple_outputs_and_structure():
+    cf = tg.compile(lambda x: (x + 1, x * 3))
+    x = _t([1.0, 2.0], rg=True)
+    a, b = cf(x)
+    a, b = cf(x)
+    (a.sum() + b.sum()).backward()
+    _close(x.grad.numpy(), [4.0, 4.0])
+    listed = tg.compile(lambda x: [x.exp()])(x)
+    assert isinstance(listed, list)
+
+
+def test_captured_parameters_are_read_every_call_and_get_gradients():
+    w = _t([1.0, 2.0, 3.0], rg=True)
+    cf = tg.compile(lambda x: (x * w).sum())
+    x = _t([1.0, 1.0, 1.0])
+    cf(x).backward()
+    _close(w.grad.numpy(), [1.0, 1.0, 1.0])
+    with tg.no_grad():
+        w.mul_(2.0)                 # an optimizer-style in-place update
+    _close(cf(x).item(), 12.0)
+    assert cf.stats.traces == 1
+
+
+def test_value_and_grad_and_grad_eager_and_compiled():
+    def f(x, y):
+        return (x ** 2 * y).sum()
+    x, y = _t([1.0, 2.0]), _t([3.0, 4.0])
+    v, g = tg.value_and_grad(f)(x, y)
+    _close(v.item(), 19.0)
+    _close(g.numpy(), [6.0, 16.0])
+    gx, gy = tg.grad(f, argnums=(0, 1))(x, y)
+    _close(gy.numpy(), [1.0, 4.0])
+    cg = tg.compile(tg.grad(f, argnums=(0, 1)))
+    for _ in range(2):
+        gx2, gy2 = cg(x, y)
+        _close(gx2.numpy(), gx.numpy())
+        _close(gy2.numpy(), gy.numpy())
+    assert not x.requires_grad and x.grad is None
+
+
+def test_value_and_grad_errors():
+    with pytest.raises(RuntimeError, match="single-element tensor, got shape \\(2,\\)"):
+        tg.value_and_grad(lambda x: x * 2)(_t([1.0, 2.0]))
+    with pytest.raises(TypeError, match="floating-point tensor"):
+        tg.value_and_grad(lambda x: x.sum())(tg.tensor([1, 2]))
+    with pytest.raises(ValueError, match="argnums 3 out of range"):
+        tg.value_and_grad(lambda x: x.sum(), argnums=3)(_t([1.0]))
+
+
+def test_logistic_map_chain_matches_eager():
+    def chain(r, x):
+        for _ in range(1000):
+            x = r * x * (1 - x)
+        return x
+    cf = tg.compile(tg.value_and_grad(chain, argnums=(0, 1)))
+    for r in (3.7, 3.2, 2.5):
+        args = (_t(r), _t(0.3))
+        v, (gr, gx) = cf(*args)
+        ev, (er, ex) = tg.value_and_grad(chain, argnums=(0, 1))(*args)
+        _close(v.numpy(), ev.numpy())
+        _close(gr.numpy(), er.numpy(), tol=1e-6)
+        _close(gx.numpy(), ex.numpy(), tol=1e-6)
+    assert cf.stats.traces == 1
+
+
+# -- guards: control flow on values ------------------------------------------------------------------------------------
+
+def _branchy(x):
+    if (x.sum() > 0).item():
+        return x * 2
+    return -x
+
+
+def _loop(x):
+    n = 0
+    while x.abs().sum() < 10.0:
+        x = x * 1.5
+        n += 1
+    return x + n
+
+
+def _abs_by_comparison(x):
+    return x if x > 0 else -x
+
+
+def _early_exit(x):
+    y = x
+    for k in range(5):
+        y = y * x
+        if y.sum() > 100:
+            return y
+    return y - 1
+
+
+@pytest.mark.parametrize("fn", [_branchy, _loop, _abs_by_comparison, _early_exit])
+def test_guards_rerecord_and_stay_correct(fn):
+    cf = tg.compile(fn)
+    rng = np.random.default_rng(0)
+    shape = () if fn is _abs_by_comparison else (3,)
+    for _ in range(30):
+        x = _t(rng.uniform(-3, 3, size=shape))
+        _close(cf(x).numpy(), fn(x).numpy())
+    assert cf.stats.traces >= 2, cf.stats          # both paths were recorded
+    assert cf.stats.guard_failures >= 1
+    assert cf.stats.replays >= 10                   # and reused
+
+
+def test_guarded_gradients_follow_the_taken_path():
+    cf = tg.compile(tg.value_and_grad(_abs_by_comparison))
+    for v in (2.0, -3.0, 5.0, -0.5):
+        _, g = cf(_t(v))
+        _close(g.item(), np.sign(v))
+
+
+def test_mask_from_comparison_is_recomputed_on_replay():
+    cf = tg.compile(lambda x: (x * (x > 0)).sum())
+    cf(_t([1.0, -1.0, 2.0]))
+    _close(cf(_t([-1.0, 3.0, 2.0])).item(), 5.0)
+
+
+def test_untraceable_value_falls_back_to_eager_with_a_warning():
+    def f(x):
+        k = x.detach().numpy().argmax()        # numpy() is guarded: a new argmax re-records
+        return x[int(k)] * 2
+    cf = tg.compile(f)
+    for v in ([1.0, 5.0, 2.0], [7.0, 0.0, 1.0], [1.0, 5.0, 2.0]):
+        _close(cf(_t(v)).numpy(), f(_t(v)).numpy())
+
+
+def test_warns_once_when_recording_keeps_happening():
+    cf = tg.compile(lambda x: x * float(x))      # float() guards the exact value: every new value re-records
+    with pytest.warns(RuntimeWarning, match="compiling does not pay off"):
+        for k in range(12):
+            cf(_t(float(k)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cf(_t(99.0))                             # only once
+
+
+def test_signature_includes_non_tensor_arguments():
+    cf = tg.compile(lambda x, k, mode="a": x * k if mode == "a" else x + k)
+    x = _t([1.0, 2.0])
+    _close(cf(x, 2).numpy(), [2.0, 4.0])
+    _close(cf(x, 3).numpy(), [3.0, 6.0])
+    _close(cf(x, 3, mode="b").numpy(), [4.0, 5.0])
+    assert cf.stats.traces == 3
+    with pytest.raises(TypeError, match="pass tensors positionally"):
+        cf(x, 1, mode=x)
+
+
+def test_integer_tensor_arguments_are_part_of_the_signature():
+    cf = tg.compile(lambda x, idx: x[idx].sum())
+    x = _t([1.0, 2.0, 3.0])
+    _close(cf(x, tg.tensor([0, 2])).item(), 4.0)
+    _close(cf(x, tg.tensor([1, 2])).item(), 5.0)
+
+
+# -- errors and documented behaviour ------------------------------------------------------------------------------------
+
+def test_non_tensor_result_is_an_error():
+    with pytest.raises(TypeError, match="must return a Tensor"):
+        tg.compile(lambda x: 3.0)(_t([1.0]))
+
+
+def test_mutating_an_input_is_an_error_and_leaves_it_unchanged():
+    def f(x):
+        x.mul_(2)
+        return x
+    x = _t([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="modified an argument in place"):
+        tg.compile(f)(x)
+    _close(x.numpy(), [1.0, 2.0])
+
+
+def test_random_draws_are_frozen_at_recording():
+    tg.manual_seed(0)
+    cf = tg.compile(lambda x: x + tg.randn(3, dtype=tg.float64))
+    x = _t([0.0, 0.0, 0.0])
+    first = cf(x).numpy()
+    _close(cf(x).numpy(), first)
+
+
+def test_functions_with_python_backward_run_eagerly_with_a_warning():
+    class Double(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+    cf = tg.compile(lambda x: Double.apply(x).sum())
+    with pytest.warns(RuntimeWarning, match="autograd.Function"):
+        out = cf(_t([1.0, 2.0], rg=True))
+    out.backward()
+    _close(cf(_t([1.0, 3.0])).item(), 8.0)
+    assert cf.stats.eager_calls >= 1
+
+
+# -- vmap ------------------------------------------------------------------------------------------------------------
+
+def _rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def test_vmap_equals_a_loop():
+    xs = _t(np.random.default_rng(1).uniform(-2, 2, size=(64, 10)))
+    cf = tg.compile(tg.value_and_grad(_rosenbrock))
+    values, grads = tg.vmap(cf)(xs)
+    for r in range(64):
+        v, g = tg.value_and_grad(_rosenbrock)(xs[r])
+        _close(values[r].item(), v.item())
+        _close(grads[r].numpy(), g.numpy())
+    fwd = tg.vmap(tg.compile(_rosenbrock))(xs)
+    _close(fwd.numpy(), [_rosenbrock(xs[r]).item() for r in range(64)])
+
+
+def test_vmap_rows_with_failing_guards_take_their_own_path():
+    cf = tg.compile(_abs_by_comparison)
+    xs = _t([1.0, -2.0, 3.0, -4.0])
+    _close(tg.vmap(cf)(xs).numpy(), [1.0, 2.0, 3.0, 4.0])
+
+
+def test_vmap_in_dims():
+    cf = tg.compile(lambda x, y: (x * y).sum())
+    xs = _t(np.arange(6.0).reshape(3, 2))
+    _close(tg.vmap(cf, in_dims=(0, None))(xs, _t([1.0, 10.0])).numpy(), [10.0, 32.0, 54.0])
+    with pytest.raises(ValueError, match="share the size of dim 0"):
+        tg.vmap(cf)(xs, _t([1.0, 10.0]))
+
+
+# -- save / load -----------------------------------------------------------------------------------------------------
+
+def test_save_and_load_in_another_process(tmp_path):
+    cf = tg.compile(tg.value_and_grad(_rosenbrock))
+    x = _t(np.linspace(-1, 1, 8))
+    cf(x)
+    path = tmp_path / "rosen.npz"
+    cf.save(path)
+    y = np.linspace(0.5, -0.5, 8)
+    v, g = tg.value_and_grad(_rosenbrock)(_t(y))
+    code = ("import sys, numpy as np, tapegrad as tg\n"
+            f"f = tg.load_compiled({str(path)!r})\n"
+            f"v, g = f(tg.tensor(np.linspace(0.5, -0.5, 8), dtype=tg.float64))\n"
+            "print(repr(v.item())); print(repr(g.numpy().tolist()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    _close(float(out[0]), v.item())
+    _close(eval(out[1]), g.numpy())
+
+
+def test_corrupted_or_mismatched_files_give_clear_errors(tmp_path):
+    cf = tg.compile(_rosenbrock)
+    cf(_t(np.ones(4)))
+    path = tmp_path / "t.npz"
+    cf.save(path)
+    loaded = tg.load_compiled(path)
+    with pytest.raises(TypeError, match="argument 0 must be a tapegrad.float64 tensor of shape \\(4,\\)"):
+        loaded(_t(np.ones(5)))
+    data = dict(np.load(path))
+    data["vals"] = data["vals"] + 1.0
+    np.savez(tmp_path / "bad.npz", **data)
+    with pytest.raises(ValueError, match="corrupted"):
+        tg.load_compiled(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="not a readable tapegrad trace"):
+        tg.load_compiled(tmp_path / "junk.npz")
+
+
+# -- threads ------------------------------------------------------------------------------------------------------------
+
+def test_threads_compile_and_replay_concurrently():
+    cf = tg.compile(tg.value_and_grad(_rosenbrock))
+    errors = []
+
+    def worker(seed):
+        try:
+            rng = np.random.default_rng(seed)
+            for _ in range(20):
+                x = _t(rng.uniform(-2, 2, size=6))
+                v, g = cf(x)
+                ev, eg = tg.value_and_grad(_rosenbrock)(x)
+                _close(v.item(), ev.item())
+                _close(g.numpy(), eg.numpy())
+            own = tg.compile(lambda x: (x.sin() * seed).sum())
+            for _ in range(5):
+                x = _t(rng.uniform(-2, 2, size=3))
+                _close(own(x).item(), (x.sin() * seed).sum().item())
+        except Exception as err:   # surfaced in the main thread
+            errors.append(err)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
