@@ -599,6 +599,9 @@ def _static_key(name, where, x):
         return ("dict", tuple(sorted((k, _static_key(name, where, v)) for k, v in x.items())))
     if isinstance(x, np.ndarray):
         return ("ndarray", x.shape, x.dtype.str, x.tobytes())
+    if isinstance(x, slice):
+        return ("slice", _static_key(name, where, x.start), _static_key(name, where, x.stop),
+                _static_key(name, where, x.step))
     if isinstance(x, Tensor):
         raise TypeError(f"tg.compile({name}): tensors nested in argument {where} are not supported; pass them "
                         "as separate arguments")
