@@ -81,7 +81,7 @@ def _round_decimals(x, d):
     return np.rint(x / f) * f if d < 0 else np.rint(x * f) / f
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
 def _more_unary_value(o, x, c):
     """Values of the unary ops of the elementwise-coverage section."""
     if o == op.EXP2:
@@ -154,7 +154,7 @@ def _more_unary_value(o, x, c):
     return x if (x <= c or x != x) else c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
 def _more_unary_derivative(o, x, y, c):
     """Derivatives of the unary ops of the elementwise-coverage section, with PyTorch's values at kinks."""
     if o == op.EXP2:
@@ -268,7 +268,7 @@ def _floor_div(x, z):
     """Python's (and PyTorch's) float floor division: floor of the exact quotient, via fmod."""
     if z == 0.0:
         return _ieee_div(x, z)
-    mod = math.fmod(x, z)
+    mod = np.fmod(x, z)
     div = (x - mod) / z
     if mod != 0.0 and (z < 0.0) != (mod < 0.0):
         div -= 1.0
@@ -362,11 +362,13 @@ def binary_partials(o, x, z, y):
     return dx, dz
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
 def _more_binary_partials(o, x, z, y):
     """Partials of the binary ops of the elementwise-coverage section (ties split evenly, as PyTorch does)."""
     if o == op.ATAN2:
         d = x * x + z * z
+        if d == 0.0:
+            return 0.0, 0.0     # PyTorch's choice at the origin
         return z / d, -x / d
     if o == op.HYPOT:
         return x / y, z / y

@@ -91,7 +91,7 @@ def _input_c(ints, p, base):
     return ints[p + 1] - base if ints[p] > 0 else -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
 def ternary_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, c, vals, adj):
     """Accumulate the partials into the inputs (summing over broadcast axes); returns c's record if its adjoint
     was written (so the sweep visits it), else -1."""
@@ -142,7 +142,7 @@ def _unravel(k, dims, sa, sb, sc):
     return ia, ib, ic
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ternary_forward(o, ints, aux, off, base, i, pa, pb, c, vals):
     """Recompute record i's output values into vals from its inputs' values (tg.compile's forward replay)."""
     out_aux = aux[i]

@@ -391,10 +391,17 @@ def _floats_only(name, input, kernel):
     """PyTorch's refusal of integer input to ops that have no integer kernel."""
     d = input._data
     if d.dtype.kind not in "fc":
-        from .._dtypes import from_numpy_dtype
-        raise NotImplementedError(f'"{kernel}" not implemented for '
-                                  f"'{from_numpy_dtype(d.dtype).name.capitalize().replace('Int64', 'Long')}'")
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_scalar_type_name(d.dtype)}\'')
     return d
+
+
+_SCALAR_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _scalar_type_name(np_dtype):
+    """PyTorch's C++ name of a dtype, as its kernels' error messages print it."""
+    return _SCALAR_TYPE_NAMES.get(np.dtype(np_dtype).name, np.dtype(np_dtype).name)
 
 
 def _unary_result(opcode, input, out, c=0.0):
@@ -663,14 +670,13 @@ def _ternary_result(opcode, x, y, extra, out, const=0.0, p1=0.0):
 
 
 def _bool_mask(name, mask, what="condition"):
-    if mask.__class__ is not Tensor or mask._data.dtype.kind != "b":
-        from .._dtypes import from_numpy_dtype
-        got = from_numpy_dtype(mask._data.dtype).name.capitalize() if mask.__class__ is Tensor else \
-            type(mask).__name__
+    if mask.__class__ is not Tensor:
+        raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(mask).__name__}")
+    if mask._data.dtype.kind != "b":
+        got = _scalar_type_name(mask._data.dtype)
         if name == "where":
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{got.lower().replace('float64', 'double').replace('float32', 'float')}")
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got.lower()}")
 
 
 def where(condition, input=None, other=None):
@@ -693,7 +699,7 @@ def where(condition, input=None, other=None):
 
 def masked_fill(input, mask, value):
     """input with value (a scalar or a 0-d tensor) where mask is True; mask broadcasts."""
-    _bool_mask("masked_fill", mask)
+    _bool_mask("masked_fill", mask, "mask")
     if value.__class__ is Tensor and value._data.ndim != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                            f"{value._data.ndim} dimension(s).")
@@ -780,10 +786,11 @@ logical_xor = _make_logical("logical_xor", np.logical_xor)
 
 _METHODS = (exp2, expm1, log2, log10, log1p, rsqrt, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, erf,
             erfc, sign, floor, ceil, trunc, round, frac, square, atan2, hypot, maximum, minimum, clamp_min, clamp_max,
-            clamp, where, masked_fill, lerp, isinf, isposinf, isneginf, signbit, isclose, logical_and, logical_or,
+            clamp, masked_fill, lerp, isinf, isposinf, isneginf, signbit, isclose, logical_and, logical_or,
             logical_xor)
 attach(*_METHODS, arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
-       arctan2=atan2, clip=clamp, fix=trunc, relu6=relu6)
+       arctan2=atan2, clip=clamp, fix=trunc,
+       where=lambda self, condition, other: where(condition, self, other))
 
 
 def _in_place_method(name, fn, reads_self):
