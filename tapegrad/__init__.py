@@ -11,6 +11,11 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .ops.elementwise import (abs, add, allclose, clone, cos, div, eq, equal, exp, ge, gt, isfinite, isnan, le, log,
                               logical_not, lt, mul, ne, neg, pow, reciprocal, relu, rsub, sigmoid, sin, sqrt, sub,
                               tanh, true_divide)
+from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh,
+                              atan, atan2, atanh, ceil, clamp, clamp_max, clamp_min, clip, cosh, erf, erfc, exp2,
+                              expm1, fix, floor, frac, hypot, isclose, isinf, isneginf, isposinf, lerp, log10, log1p,
+                              log2, logical_and, logical_or, logical_xor, masked_fill, maximum, minimum, round, rsqrt,
+                              sign, signbit, sinh, square, tan, trunc, where)
 from .ops.elementwise import mul as multiply, sub as subtract, div as divide, neg as negative, abs as absolute
 from .ops.reduce import mean, sum
 from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select, squeeze, t, transpose, unsqueeze)

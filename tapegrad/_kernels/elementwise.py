@@ -52,7 +52,171 @@ def unary_value(o, x, c):
         return _pow(c, x)
     if o == op.TO_COPY and c == 32.0:
         return np.float64(np.float32(x))
+    if o >= op.EXP2:
+        return _more_unary_value(o, x, c)
     return x  # CLONE, TO_COPY to float64 (numba has no float16: a half-precision copy replays unrounded)
+
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_KAPPA = 0.044715
+
+
+@njit(cache=True)
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+@njit(cache=True)
+def _log_of(x, lnb):
+    """log(x) / ln(base) with IEEE results at and below zero."""
+    if x > 0.0:
+        return math.log(x) / lnb
+    return -math.inf if x == 0.0 else math.nan
+
+
+@njit(cache=True)
+def _round_decimals(x, d):
+    """PyTorch's round(x, decimals=d): nearest-even of x scaled by 10**|d|, scaled back."""
+    f = 10.0 ** abs(d)
+    return np.rint(x / f) * f if d < 0 else np.rint(x * f) / f
+
+
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
+def _more_unary_value(o, x, c):
+    """Values of the unary ops of the elementwise-coverage section."""
+    if o == op.EXP2:
+        return 2.0 ** x
+    if o == op.EXPM1:
+        return math.expm1(x)
+    if o == op.LOG2:
+        return _log_of(x, _LN2)
+    if o == op.LOG10:
+        return _log_of(x, _LN10)
+    if o == op.LOG1P:
+        return math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
+    if o == op.RSQRT:
+        if x > 0.0:
+            return 1.0 / math.sqrt(x)
+        return math.inf if x == 0.0 else math.nan
+    if o == op.SIGN:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+    if o == op.TAN:
+        return math.tan(x)
+    if o == op.ASIN:
+        return math.asin(x) if abs(x) <= 1.0 else math.nan
+    if o == op.ACOS:
+        return math.acos(x) if abs(x) <= 1.0 else math.nan
+    if o == op.ATAN:
+        return math.atan(x)
+    if o == op.SINH:
+        return math.sinh(x) if abs(x) < 710.0 else math.copysign(math.inf, x)
+    if o == op.COSH:
+        return math.cosh(x) if abs(x) < 710.0 else math.inf
+    if o == op.ASINH:
+        return math.asinh(x)
+    if o == op.ACOSH:
+        return math.acosh(x) if x >= 1.0 else math.nan
+    if o == op.ATANH:
+        if abs(x) < 1.0:
+            return math.atanh(x)
+        return math.copysign(math.inf, x) if abs(x) == 1.0 else math.nan
+    if o == op.ERF:
+        return math.erf(x)
+    if o == op.ERFC:
+        return math.erfc(x)
+    if o == op.FLOOR:
+        return np.floor(x)
+    if o == op.CEIL:
+        return np.ceil(x)
+    if o == op.ROUND:
+        return np.rint(x)
+    if o == op.ROUND_DECIMALS:
+        return _round_decimals(x, c)
+    if o == op.TRUNC:
+        return np.trunc(x)
+    if o == op.FRAC:
+        return x - np.trunc(x)
+    if o == op.GELU:
+        if c == 0.0:
+            return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+        return 0.5 * x * (1.0 + math.tanh(_SQRT_2_OVER_PI * (x + _GELU_KAPPA * x * x * x)))
+    if o == op.SILU:
+        return x * _sigmoid(x)
+    if o == op.ELU:
+        return x if x > 0.0 else c * math.expm1(x)
+    if o == op.LEAKY_RELU:
+        return x if x > 0.0 else x * c
+    if o == op.LOGSIGMOID:
+        return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+    if o == op.CLAMP_MIN:
+        return x if (x >= c or x != x) else c
+    # CLAMP_MAX
+    return x if (x <= c or x != x) else c
+
+
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
+def _more_unary_derivative(o, x, y, c):
+    """Derivatives of the unary ops of the elementwise-coverage section, with PyTorch's values at kinks."""
+    if o == op.EXP2:
+        return y * _LN2
+    if o == op.EXPM1:
+        return y + 1.0
+    if o == op.LOG2:
+        return 1.0 / (x * _LN2)
+    if o == op.LOG10:
+        return 1.0 / (x * _LN10)
+    if o == op.LOG1P:
+        return 1.0 / (x + 1.0)
+    if o == op.RSQRT:
+        return -0.5 * y * y * y
+    if o == op.TAN:
+        return 1.0 + y * y
+    if o == op.ASIN:
+        return 1.0 / math.sqrt(1.0 - x * x) if abs(x) <= 1.0 else math.nan
+    if o == op.ACOS:
+        return -1.0 / math.sqrt(1.0 - x * x) if abs(x) <= 1.0 else math.nan
+    if o == op.ATAN:
+        return 1.0 / (1.0 + x * x)
+    if o == op.SINH:
+        return math.cosh(x) if abs(x) < 710.0 else math.inf
+    if o == op.COSH:
+        return math.sinh(x) if abs(x) < 710.0 else math.copysign(math.inf, x)
+    if o == op.ASINH:
+        return 1.0 / math.sqrt(x * x + 1.0)
+    if o == op.ACOSH:
+        return 1.0 / math.sqrt(x * x - 1.0) if abs(x) >= 1.0 else math.nan
+    if o == op.ATANH:
+        return 1.0 / (1.0 - x * x)
+    if o == op.ERF:
+        return 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
+    if o == op.ERFC:
+        return -2.0 / math.sqrt(math.pi) * math.exp(-x * x)
+    if o == op.FRAC:
+        return 1.0
+    if o == op.GELU:
+        if c == 0.0:
+            cdf = 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+            pdf = math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+            return cdf + x * pdf
+        t = math.tanh(_SQRT_2_OVER_PI * (x + _GELU_KAPPA * x * x * x))
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_KAPPA * x * x)
+    if o == op.SILU:
+        s = _sigmoid(x)
+        return s * (1.0 + x * (1.0 - s))
+    if o == op.ELU:
+        return 1.0 if x > 0.0 else c * math.exp(x)
+    if o == op.LEAKY_RELU:
+        return 1.0 if x > 0.0 else c
+    if o == op.LOGSIGMOID:
+        z = math.exp(-abs(x))
+        return 1.0 / (1.0 + z) if x < 0.0 else z / (1.0 + z)
+    if o == op.CLAMP_MIN:
+        return 1.0 if x >= c else 0.0
+    if o == op.CLAMP_MAX:
+        return 1.0 if x <= c else 0.0
+    return 0.0  # SIGN, FLOOR, CEIL, ROUND, ROUND_DECIMALS, TRUNC: piecewise constant
 
 
 @njit(cache=True, inline="always")
@@ -97,10 +261,54 @@ def binary_value(o, x, z):
     if o == op.MUL:
         return x * z
     if o == op.DIV:
-        if z == 0.0:
-            return math.nan if x == 0.0 or x != x else math.copysign(math.inf, x) * math.copysign(1.0, z)
-        return x / z
-    return _pow(x, z)   # POW
+        return _ieee_div(x, z)
+    if o == op.POW:
+        return _pow(x, z)
+    if o == op.ATAN2:
+        return math.atan2(x, z)
+    if o == op.HYPOT:
+        return math.hypot(x, z)
+    if o == op.MAXIMUM or o == op.CLAMP_MIN_T:
+        return x if (x != x or x > z) else z
+    if o == op.MINIMUM or o == op.CLAMP_MAX_T:
+        return x if (x != x or x < z) else z
+    if o == op.DIV_FLOOR:
+        return _floor_div(x, z)
+    return np.trunc(_ieee_div(x, z))   # DIV_TRUNC
+
+
+@njit(cache=True)
+def _ieee_div(x, z):
+    """x / z with IEEE results at z == 0 instead of Python's exception."""
+    if z == 0.0:
+        return math.nan if x == 0.0 or x != x else math.copysign(math.inf, x) * math.copysign(1.0, z)
+    return x / z
+
+
+@njit(cache=True)
+def _floor_div(x, z):
+    """Python's (and PyTorch's) float floor division: floor of the exact quotient, via fmod."""
+    if z == 0.0:
+        return _ieee_div(x, z)
+    mod = np.fmod(x, z)
+    div = (x - mod) / z
+    if mod != 0.0 and (z < 0.0) != (mod < 0.0):
+        div -= 1.0
+    if div == 0.0:
+        return math.copysign(0.0, x / z)
+    fl = np.floor(div)
+    if div - fl > 0.5:
+        fl += 1.0
+    return fl
+
+
+@njit(cache=True)
+def unary_apply(o, x, c):
+    """unary_value over a contiguous 1-D float64 array: the eager forward of the ops computed only here."""
+    out = np.empty(x.shape[0])
+    for k in range(x.shape[0]):
+        out[k] = unary_value(o, x[k], c)
+    return out
 
 
 @njit(cache=True, inline="always")
@@ -142,6 +350,8 @@ def unary_derivative(o, x, y, c):
         if c == 0.0 and x >= 0.0:
             return 0.0
         return y * np.log(c)
+    if o >= op.EXP2:
+        return _more_unary_derivative(o, x, y, c)
     return 1.0  # ADD_SCALAR, SUB_SCALAR, CLONE, TO_COPY
 
 
@@ -174,10 +384,36 @@ def binary_partials(o, x, z, y):
         return z, x
     if o == op.DIV:
         return 1.0 / z, -x / (z * z)
-    # POW
+    if o != op.POW:
+        return _more_binary_partials(o, x, z, y)
     dx = 0.0 if z == 0.0 else z * x ** (z - 1.0)
     dz = 0.0 if (x == 0.0 and z >= 0.0) else y * np.log(x)
     return dx, dz
+
+
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
+def _more_binary_partials(o, x, z, y):
+    """Partials of the binary ops of the elementwise-coverage section (ties split evenly, as PyTorch does)."""
+    if o == op.ATAN2:
+        d = x * x + z * z
+        if d == 0.0:
+            return 0.0, 0.0     # PyTorch's choice at the origin
+        return z / d, -x / d
+    if o == op.HYPOT:
+        return x / y, z / y
+    if o == op.MAXIMUM:
+        if x == z:
+            return 0.5, 0.5
+        return (0.0 if x < z else 1.0), (0.0 if x > z else 1.0)
+    if o == op.MINIMUM:
+        if x == z:
+            return 0.5, 0.5
+        return (0.0 if x > z else 1.0), (0.0 if x < z else 1.0)
+    if o == op.CLAMP_MIN_T:
+        return (1.0 if x >= z else 0.0), (1.0 if x < z else 0.0)
+    if o == op.CLAMP_MAX_T:
+        return (1.0 if x <= z else 0.0), (1.0 if x > z else 0.0)
+    return 0.0, 0.0   # DIV_FLOOR, DIV_TRUNC
 
 
 @njit(cache=True)

@@ -112,6 +112,61 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
+# elementwise coverage: more unary functions (c: the op's scalar parameter, if any)
+EXP2 = _op(UNARY, "Exp2Backward0", reads="y")
+EXPM1 = _op(UNARY, "Expm1Backward0", reads="y")
+LOG2 = _op(UNARY, "Log2Backward0", reads="a")
+LOG10 = _op(UNARY, "Log10Backward0", reads="a")
+LOG1P = _op(UNARY, "Log1PBackward0", reads="a")
+RSQRT = _op(UNARY, "RsqrtBackward0", reads="y")
+SIGN = _op(UNARY, "SignBackward0")
+TAN = _op(UNARY, "TanBackward0", reads="y")
+ASIN = _op(UNARY, "AsinBackward0", reads="a")
+ACOS = _op(UNARY, "AcosBackward0", reads="a")
+ATAN = _op(UNARY, "AtanBackward0", reads="a")
+SINH = _op(UNARY, "SinhBackward0", reads="a")
+COSH = _op(UNARY, "CoshBackward0", reads="a")
+ASINH = _op(UNARY, "AsinhBackward0", reads="a")
+ACOSH = _op(UNARY, "AcoshBackward0", reads="a")
+ATANH = _op(UNARY, "AtanhBackward0", reads="a")
+ERF = _op(UNARY, "ErfBackward0", reads="a")
+ERFC = _op(UNARY, "ErfcBackward0", reads="a")
+FLOOR = _op(UNARY, "FloorBackward0")
+CEIL = _op(UNARY, "CeilBackward0")
+ROUND = _op(UNARY, "RoundBackward0")
+ROUND_DECIMALS = _op(UNARY, "RoundBackward1")          # c: decimals
+TRUNC = _op(UNARY, "TruncBackward0")
+FRAC = _op(UNARY, "FracBackward0")
+GELU = _op(UNARY, "GeluBackward0", reads="a")          # c: 0 exact, 1 tanh approximation
+SILU = _op(UNARY, "SiluBackward0", reads="a")
+ELU = _op(UNARY, "EluBackward0", reads="a")            # c: alpha
+LEAKY_RELU = _op(UNARY, "LeakyReluBackward0", reads="a")   # c: negative slope
+LOGSIGMOID = _op(UNARY, "LogSigmoidBackward0", reads="a")
+CLAMP_MIN = _op(UNARY, "ClampMinBackward0", reads="a")     # c: the bound
+CLAMP_MAX = _op(UNARY, "ClampMaxBackward0", reads="a")
+
+# elementwise coverage: more binary functions with broadcasting
+ATAN2 = _op(BINARY, "Atan2Backward0", 2, reads="ab")
+HYPOT = _op(BINARY, "HypotBackward0", 2, reads="aby")
+MAXIMUM = _op(BINARY, "MaximumBackward0", 2, reads="ab")
+MINIMUM = _op(BINARY, "MinimumBackward0", 2, reads="ab")
+CLAMP_MIN_T = _op(BINARY, "ClampMinBackward1", 2, reads="ab")
+CLAMP_MAX_T = _op(BINARY, "ClampMaxBackward1", 2, reads="ab")
+DIV_FLOOR = _op(BINARY, "DivBackward2", 2)     # rounded divisions: zero gradients, as in PyTorch
+DIV_TRUNC = _op(BINARY, "DivBackward2", 2)
+
+# elementwise with up to three broadcasting inputs a, b (optional) and c (optional, the extra gid) and two scalars:
+# const and p1; params: [n_extra, (c gid), p1 bits]
+CLAMP = _op(TERNARY, "ClampBackward1", reads="a", extra=True)            # const: min, p1: max (+-inf if None)
+HARDTANH = _op(TERNARY, "HardtanhBackward0", reads="a", extra=True)      # const: min_val, p1: max_val
+SOFTPLUS = _op(TERNARY, "SoftplusBackward0", reads="a", extra=True)      # const: beta, p1: threshold
+CLAMP_T = _op(TERNARY, "ClampBackward0", 3, reads="ab", extra=True)      # b: min, c: max (either may be absent)
+WHERE = _op(TERNARY, "WhereBackward0", 2, extra=True)                    # c: condition
+MASKED_FILL = _op(TERNARY, "MaskedFillBackward0", extra=True)            # c: mask, const: value
+MASKED_FILL_T = _op(TERNARY, "MaskedFillBackward1", 2, extra=True)       # c: mask, b: 0-d value
+LERP_S = _op(TERNARY, "LerpBackward0", 2, extra=True)                    # const: weight
+LERP_T = _op(TERNARY, "LerpBackward1", 3, reads="ab", extra=True)        # c: weight
+
 # tg.compile: records made only while a trace is being recorded, so values that leave the tape or steer Python
 # can be recomputed and checked on replay; no backward. Comparisons write 1.0/0.0 (against b, or the constant
 # when b is -1); GUARD_EQUAL fails the replay unless a's values equal those the record saved when recording.

@@ -14,6 +14,7 @@ from .guard import guard_forward
 from .matmul import matmul_forward
 from .movement import broadcast_add, copy_slices_forward, gather_forward, reduce_forward, strided_forward
 from .sweep import reverse_sweep
+from .ternary import ternary_forward
 
 REPLAYED = -1   # forward_replay's result when every guard held
 
@@ -55,6 +56,8 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
                 if beta != 0.0:
                     pc = ints[p + 1] - base
                     broadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
+        elif fam == op.TERNARY:
+            ternary_forward(o, ints, aux, off, base, i, pa, pb, const[i], vals)
         elif fam == op.GUARD:
             if not guard_forward(o, ints, aux[i], aux[pa], aux[pb] if pb >= 0 else -1, off[pa],
                                  off[pb] if pb >= 0 else 0, yo, const[i], vals):

@@ -9,6 +9,7 @@ from .elementwise import binary_backward, binary_partials, unary_backward, unary
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
+from .ternary import ternary_backward
 
 
 @njit(cache=True, inline="always")
@@ -85,6 +86,11 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             gather_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
+        elif fam == op.TERNARY:
+            pc = ternary_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const[i], vals, adj)
+            if pc >= 0:
+                need[pc] = 1
+                lowest = min(lowest, pc)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))

@@ -137,10 +137,12 @@ def div(input, other, *, rounding_mode=None):
         return _tensor_scalar("div", op.DIV_SCALAR, operator.truediv, input, other, true_div=True)
 
 
-def _rounded_div(input, other, mode):
+def _rounded_div(input, other, mode, differentiable=True):
     if mode not in ("floor", "trunc"):
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'")
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'")
     a, b = as_operand(input, "div"), as_operand(other, "div")
+    if a.__class__ is Tensor and b.__class__ is Tensor:
+        broadcast_shape("div", a._data.shape, b._data.shape)
     dt = result_dtype(a, b).np
     ad = cast(a._data, dt) if a.__class__ is Tensor else dt.type(a)
     bd = cast(b._data, dt) if b.__class__ is Tensor else dt.type(b)
@@ -151,7 +153,8 @@ def _rounded_div(input, other, mode):
             out = np.floor_divide(ad, bd) if mode == "floor" else np.trunc(np.true_divide(ad, bd)).astype(dt)
         else:
             out = np.floor_divide(ad, bd) if mode == "floor" else np.trunc(ad / bd)
-    return constant(out)
+    # the `//` operator is not differentiable in PyTorch (NotImplemented); div(rounding_mode=...) has zero gradients
+    return _record_rounded_div(mode, a, b, out) if differentiable else constant(out)
 
 
 def true_divide(input, other):
@@ -187,8 +190,8 @@ attach(add, sub, mul, div, pow, rsub, true_divide)
 attach(multiply=mul, subtract=sub, divide=div,
        __add__=add, __radd__=add, __sub__=sub, __rsub__=rsub, __mul__=mul, __rmul__=mul,
        __truediv__=div, __rtruediv__=_rtruediv, __pow__=pow, __rpow__=_rpow,
-       __floordiv__=lambda a, b: div(a, b, rounding_mode="floor"),
-       __rfloordiv__=lambda a, b: div(b, a, rounding_mode="floor"))
+       __floordiv__=lambda a, b: _rounded_div(a, b, "floor", differentiable=False),
+       __rfloordiv__=lambda a, b: _rounded_div(b, a, "floor", differentiable=False))
 
 
 # -- unary -----------------------------------------------------------------------------------------------------
@@ -369,3 +372,458 @@ def bitwise_not(input):
 
 
 attach(equal, allclose, isnan, isfinite, logical_not, bitwise_not, __invert__=bitwise_not)
+
+
+# -- elementwise coverage: more unary functions ------------------------------------------------------------------
+
+def _kernel_unary(opcode):
+    """The numpy-facing forward of a unary opcode: the same unary_value the tape's forward replay uses."""
+    from .._kernels.elementwise import unary_apply
+
+    def forward(d, c=0.0):
+        a = np.ascontiguousarray(d, dtype=np.float64).reshape(-1)
+        out = unary_apply(opcode, a, float(c)).reshape(np.shape(d)).astype(d.dtype, copy=False)
+        return out if isinstance(d, np.ndarray) else out[()]
+    return forward
+
+
+def _float_input(name, input):
+    """input's data, integer and bool promoted to the default float dtype (as PyTorch does for exp, sin, ...)."""
+    d = input._data
+    if d.dtype.kind in "iub":
+        from .._dtypes import get_default_dtype
+        d = d.astype(get_default_dtype().np)
+    elif d.dtype.kind == "c":
+        raise NotImplementedError(f"{name}(): complex tensors are not supported yet")
+    return d
+
+
+def _floats_only(name, input, kernel):
+    """PyTorch's refusal of integer input to ops that have no integer kernel."""
+    d = input._data
+    if d.dtype.kind not in "fc":
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_scalar_type_name(d.dtype)}\'')
+    return d
+
+
+_SCALAR_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _scalar_type_name(np_dtype):
+    """PyTorch's C++ name of a dtype, as its kernels' error messages print it."""
+    return _SCALAR_TYPE_NAMES.get(np.dtype(np_dtype).name, np.dtype(np_dtype).name)
+
+
+def _unary_result(opcode, input, out, c=0.0):
+    tape = _state.tape
+    if input._rg and tape.grad_enabled:
+        return record_elementwise(tape, opcode, input, None, out, float(c))
+    return constant(out)
+
+
+def _make_float_unary(name, opcode):
+    forward = _kernel_unary(opcode)
+
+    def unary(input):
+        return _unary_result(opcode, input, forward(_float_input(name, input)))
+    unary.__name__ = unary.__qualname__ = name
+    unary.__doc__ = f"Elementwise {name} (integer input gives the default float dtype)."
+    return unary
+
+
+exp2 = _make_float_unary("exp2", op.EXP2)
+expm1 = _make_float_unary("expm1", op.EXPM1)
+log2 = _make_float_unary("log2", op.LOG2)
+log10 = _make_float_unary("log10", op.LOG10)
+log1p = _make_float_unary("log1p", op.LOG1P)
+rsqrt = _make_float_unary("rsqrt", op.RSQRT)
+tan = _make_float_unary("tan", op.TAN)
+asin = _make_float_unary("asin", op.ASIN)
+acos = _make_float_unary("acos", op.ACOS)
+atan = _make_float_unary("atan", op.ATAN)
+sinh = _make_float_unary("sinh", op.SINH)
+cosh = _make_float_unary("cosh", op.COSH)
+asinh = _make_float_unary("asinh", op.ASINH)
+acosh = _make_float_unary("acosh", op.ACOSH)
+atanh = _make_float_unary("atanh", op.ATANH)
+erf = _make_float_unary("erf", op.ERF)
+erfc = _make_float_unary("erfc", op.ERFC)
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def _make_stepwise(name, opcode, fn):
+    """Piecewise-constant ops: zero gradient; integer input keeps its dtype (a copy), as in PyTorch."""
+    def stepwise(input):
+        d = input._data
+        if d.dtype.kind in "iub":
+            if d.dtype.kind == "b" and name != "sign":
+                raise RuntimeError(f'"{name}_vml_cpu" not implemented for \'Bool\'')
+            return constant(np.sign(d) if name == "sign" else np.array(d, copy=True))
+        return _unary_result(opcode, input, fn(d))
+    stepwise.__name__ = stepwise.__qualname__ = name
+    stepwise.__doc__ = f"Elementwise {name} (zero gradient, as in PyTorch)."
+    return stepwise
+
+
+sign = _make_stepwise("sign", op.SIGN, _kernel_unary(op.SIGN))   # sign(nan) = 0, as in PyTorch
+floor = _make_stepwise("floor", op.FLOOR, np.floor)
+ceil = _make_stepwise("ceil", op.CEIL, np.ceil)
+trunc = _make_stepwise("trunc", op.TRUNC, np.trunc)
+fix = trunc
+_round0 = _make_stepwise("round", op.ROUND, np.round)
+
+
+def round(input, *, decimals=0):
+    """Round half to even, optionally to `decimals` decimal places (zero gradient)."""
+    if decimals == 0:
+        return _round0(input)
+    d = input._data
+    if d.dtype.kind in "iub":
+        raise RuntimeError('"round_cpu" not implemented for integer tensors with decimals')
+    return _unary_result(op.ROUND_DECIMALS, input, _kernel_unary(op.ROUND_DECIMALS)(d, decimals), decimals)
+
+
+def frac(input):
+    """input - trunc(input) (gradient 1)."""
+    d = _floats_only("frac", input, "frac_cpu")
+    with _quiet():
+        out = d - np.trunc(d)
+    return _unary_result(op.FRAC, input, out)
+
+
+def square(input):
+    """input ** 2 (recorded as PowBackward0, as PyTorch does)."""
+    return pow(input, 2)
+
+
+# -- activations (torch.nn.functional's signatures; nn.functional re-exports them) -------------------------------
+
+def _activation(name, opcode, kernel, input, c=0.0, inplace=False):
+    d = _floats_only(name, input, kernel)
+    if inplace:
+        return _in_place(name + "_", input, lambda s: _activation(name, opcode, kernel, s, c))
+    return _unary_result(opcode, input, _kernel_unary(opcode)(d, c), c)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit: x * Phi(x), or its tanh approximation."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return _activation("gelu", op.GELU, "GeluKernelImpl", input, 0.0 if approximate == "none" else 1.0)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x)."""
+    return _activation("silu", op.SILU, "silu_cpu", input, inplace=inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _activation("elu", op.ELU, "elu_cpu", input, alpha, inplace=inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x for x > 0, negative_slope * x otherwise (slope negative_slope at 0, as in PyTorch)."""
+    return _activation("leaky_relu", op.LEAKY_RELU, "leaky_relu_cpu", input, negative_slope, inplace=inplace)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)), computed without overflow."""
+    return _activation("logsigmoid", op.LOGSIGMOID, "log_sigmoid_cpu", input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
+    d = _floats_only("softplus", input, "softplus_cpu")
+    with _quiet():
+        z = d * d.dtype.type(beta)
+        out = np.where(z > threshold, d, np.log1p(np.exp(z)) / d.dtype.type(beta)).astype(d.dtype, copy=False)
+    out = out if isinstance(d, np.ndarray) else out[()]
+    return _ternary_result(op.SOFTPLUS, input, None, None, out, beta, threshold)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clamp(x, min_val, max_val) with zero gradient at the bounds themselves."""
+    d = _floats_only("hardtanh", input, "hardtanh_cpu")
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return _in_place("hardtanh_", input, lambda s: hardtanh(s, min_val, max_val))
+    out = _clamp_values(d, d.dtype.type(min_val), d.dtype.type(max_val))
+    return _ternary_result(op.HARDTANH, input, None, None, out, min_val, max_val)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6) (recorded as hardtanh, as in PyTorch)."""
+    return hardtanh(input, 0.0, 6.0, inplace=inplace)
+
+
+def _in_place(name, t, compute):
+    from .inplace import apply_inplace
+    return apply_inplace(name, t, compute, reads_self=True)
+
+
+# -- elementwise coverage: binary functions ------------------------------------------------------------------------
+
+def _make_binary(name, opcode, fn, true_div=False, floats_only=None):
+    def binary(input, other):
+        if input.__class__ is not Tensor:
+            input = _as_tensor_like(as_operand(input, name), other)
+        other = as_operand(other, name)
+        if other.__class__ is not Tensor:
+            other = _as_tensor_like(other, input)
+        if floats_only:
+            _floats_only(name, input if input._data.dtype.kind not in "fc" else other, floats_only)
+        with _quiet():
+            return _tensor_tensor(name, opcode, fn, input, other, true_div=true_div)
+    binary.__name__ = binary.__qualname__ = name
+    binary.__doc__ = f"Elementwise {name}, broadcasting."
+    return binary
+
+
+def _as_tensor_like(scalar, other):
+    """A Python scalar operand as a 0-d constant tensor of the dtype PyTorch's promotion gives it."""
+    if scalar.__class__ is Tensor:
+        return scalar
+    dt = result_dtype(other, scalar).np if other.__class__ is Tensor else np.asarray(scalar).dtype
+    return constant(np.array(scalar, dtype=dt))
+
+
+atan2 = _make_binary("atan2", op.ATAN2, np.arctan2, true_div=True)
+arctan2 = atan2
+hypot = _make_binary("hypot", op.HYPOT, np.hypot, floats_only="hypot_cpu")
+maximum = _make_binary("maximum", op.MAXIMUM, np.maximum)
+minimum = _make_binary("minimum", op.MINIMUM, np.minimum)
+_clamp_min_tensor = _make_binary("clamp_min", op.CLAMP_MIN_T, np.maximum)
+_clamp_max_tensor = _make_binary("clamp_max", op.CLAMP_MAX_T, np.minimum)
+
+
+def _clamp_values(d, lo, hi):
+    with _quiet():
+        out = d if lo is None else np.maximum(d, lo)
+        out = out if hi is None else np.minimum(out, hi)
+    return out
+
+
+def _bound_scalar(name, input, bound):
+    """A scalar bound: the result dtype (an integer tensor clamped to a float bound becomes float)."""
+    dt = result_dtype(input, bound).np
+    return dt, dt.type(bound)
+
+
+def clamp_min(input, min):
+    """max(input, min), min a scalar or a broadcasting tensor (gradient to input where input >= min)."""
+    if min.__class__ is Tensor:
+        return _clamp_min_tensor(input, min)
+    dt, lo = _bound_scalar("clamp_min", input, min)
+    return _unary_result(op.CLAMP_MIN, input, _clamp_values(cast(input._data, dt), lo, None), min)
+
+
+def clamp_max(input, max):
+    """min(input, max), max a scalar or a broadcasting tensor (gradient to input where input <= max)."""
+    if max.__class__ is Tensor:
+        return _clamp_max_tensor(input, max)
+    dt, hi = _bound_scalar("clamp_max", input, max)
+    return _unary_result(op.CLAMP_MAX, input, _clamp_values(cast(input._data, dt), None, hi), max)
+
+
+def clamp(input, min=None, max=None):
+    """min(max(input, min), max) with scalar or tensor bounds, either of them optional."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    tensors = [b.__class__ is Tensor for b in (min, max) if b is not None]
+    if any(tensors) and not all(tensors):
+        raise TypeError("clamp() received an invalid combination of arguments: min and max must both be "
+                        "Tensors or both be Numbers")
+    if any(tensors):
+        return _clamp_tensors(input, min, max)
+    dt = result_dtype(input, *(b for b in (min, max) if b is not None)).np
+    lo = None if min is None else dt.type(min)
+    hi = None if max is None else dt.type(max)
+    out = _clamp_values(cast(input._data, dt), lo, hi)
+    return _ternary_result(op.CLAMP, input, None, None, out, -np.inf if min is None else min,
+                           np.inf if max is None else max)
+
+
+def _clamp_tensors(input, min, max):
+    present = [t for t in (min, max) if t is not None]
+    shape = input._data.shape
+    for t in present:
+        shape = broadcast_shape("clamp", shape, t._data.shape)
+    dt = result_dtype(input, *present).np
+    out = _clamp_values(cast(input._data, dt), None if min is None else cast(min._data, dt),
+                        None if max is None else cast(max._data, dt))
+    out = np.broadcast_to(out, shape).copy() if out.shape != shape else out
+    return _ternary_result(op.CLAMP_T, input, min, max, out)
+
+
+clip = clamp
+
+
+# -- elementwise coverage: selection and interpolation ----------------------------------------------------------
+
+def _ternary_result(opcode, x, y, extra, out, const=0.0, p1=0.0):
+    """Record a TERNARY-family op (inputs x, optional y and extra; scalars const and p1) if grad is needed."""
+    if not needs_grad(x, y, extra):
+        return constant(out)
+    from ..tensor import _result, source_gid
+    tape = _state.tape
+    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+        tape.compact_while_recording()
+    ia = source_gid(x, tape)
+    ib = -1 if y is None else source_gid(y, tape)
+    ic = () if extra is None else (source_gid(extra, tape),)
+    bits = int(np.array(float(p1)).view(np.int64))
+    aux = tape.put_ints((out.ndim, *out.shape, len(ic), *ic, bits))
+    gid = tape.push(opcode, ia, ib, out, aux, float(const))
+    return _result(out, gid, tape.seg)
+
+
+def _bool_mask(name, mask, what="condition"):
+    if mask.__class__ is not Tensor:
+        raise TypeError(f"{name}(): argument '{what}' must be Tensor, not {type(mask).__name__}")
+    if mask._data.dtype.kind != "b":
+        got = _scalar_type_name(mask._data.dtype)
+        if name == "where":
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got.lower()}")
+
+
+def where(condition, input=None, other=None):
+    """condition ? input : other, all three broadcasting; input and other may be Python scalars."""
+    if input is None and other is None:
+        return tuple(constant(i) for i in np.nonzero(condition._data))
+    _bool_mask("where", condition)
+    if input.__class__ is not Tensor and other.__class__ is not Tensor:
+        dt = result_dtype(as_operand(input, "where"), as_operand(other, "where")).np
+        input, other = constant(np.array(input, dtype=dt)), constant(np.array(other, dtype=dt))
+    input = _as_tensor_like(as_operand(input, "where"), other)
+    other = _as_tensor_like(as_operand(other, "where"), input)
+    shape = broadcast_shape("where", condition._data.shape, broadcast_shape("where", input._data.shape,
+                                                                               other._data.shape))
+    dt = result_dtype(input, other).np
+    out = np.where(condition._data, cast(input._data, dt), cast(other._data, dt))
+    out = out if shape else out[()]
+    return _ternary_result(op.WHERE, input, other, condition, out)
+
+
+def masked_fill(input, mask, value):
+    """input with value (a scalar or a 0-d tensor) where mask is True; mask broadcasts."""
+    _bool_mask("masked_fill", mask, "mask")
+    if value.__class__ is Tensor and value._data.ndim != 0:
+        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value._data.ndim} dimension(s).")
+    d = input._data
+    shape = broadcast_shape("masked_fill", d.shape, mask._data.shape)
+    v = value._data if value.__class__ is Tensor else value
+    out = np.where(mask._data, np.asarray(v).astype(d.dtype), d)
+    out = out if shape else out[()]
+    if value.__class__ is Tensor:
+        return _ternary_result(op.MASKED_FILL_T, input, value, mask, out)
+    return _ternary_result(op.MASKED_FILL, input, None, mask, out, float(value))
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input), weight a scalar or a broadcasting tensor."""
+    if end.__class__ is not Tensor:
+        raise TypeError(f"lerp(): argument 'end' must be Tensor, not {type(end).__name__}")
+    for t in (input, end) + ((weight,) if weight.__class__ is Tensor else ()):
+        _floats_only("lerp", t, "lerp_kernel_scalar" if weight.__class__ is not Tensor else "lerp_kernel_tensor")
+    if input._data.dtype != end._data.dtype:
+        raise RuntimeError(f"expected dtype {input.dtype} for `end` but got dtype {end.dtype}")
+    shape = broadcast_shape("lerp", input._data.shape, end._data.shape)
+    a, b = input._data, end._data
+    w = weight._data if weight.__class__ is Tensor else a.dtype.type(weight)
+    if weight.__class__ is Tensor:
+        shape = broadcast_shape("lerp", shape, w.shape)
+    with _quiet():
+        out = np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w)).astype(a.dtype, copy=False)
+    out = out if shape else out[()]
+    if weight.__class__ is Tensor:
+        return _ternary_result(op.LERP_T, input, end, weight, out)
+    return _ternary_result(op.LERP_S, input, end, None, out, float(weight))
+
+
+# -- elementwise coverage: rounded division (zero gradients, DivBackward2) ----------------------------------------
+
+def _record_rounded_div(mode, a, b, out):
+    if out.dtype.kind != "f" or not needs_grad(a, b):
+        return constant(out)
+    a, b = _as_tensor_like(a, b), _as_tensor_like(b, a)
+    return record_elementwise(_state.tape, op.DIV_FLOOR if mode == "floor" else op.DIV_TRUNC, a, b, out)
+
+
+# -- elementwise coverage: predicates (not differentiable) ---------------------------------------------------------
+
+def isinf(input):
+    return constant(np.isinf(input._data))
+
+
+def isposinf(input):
+    return constant(np.isposinf(input._data))
+
+
+def isneginf(input):
+    return constant(np.isneginf(input._data))
+
+
+def signbit(input):
+    return constant(np.signbit(input._data))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other|, elementwise."""
+    broadcast_shape("isclose", input._data.shape, other._data.shape)
+    return constant(np.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def _make_logical(name, fn):
+    def logical(input, other):
+        other = as_operand(other, name)
+        od = other._data if other.__class__ is Tensor else other
+        broadcast_shape(name, input._data.shape, np.shape(od))
+        return constant(np.asarray(fn(input._data, od)) if input._data.ndim or np.ndim(od) else fn(input._data, od))
+    logical.__name__ = logical.__qualname__ = name
+    return logical
+
+
+logical_and = _make_logical("logical_and", np.logical_and)
+logical_or = _make_logical("logical_or", np.logical_or)
+logical_xor = _make_logical("logical_xor", np.logical_xor)
+
+
+# -- Tensor methods and in-place variants -------------------------------------------------------------------------
+
+_METHODS = (exp2, expm1, log2, log10, log1p, rsqrt, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, erf,
+            erfc, sign, floor, ceil, trunc, round, frac, square, atan2, hypot, maximum, minimum, clamp_min, clamp_max,
+            clamp, masked_fill, lerp, isinf, isposinf, isneginf, signbit, isclose, logical_and, logical_or,
+            logical_xor)
+attach(*_METHODS, arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
+       arctan2=atan2, clip=clamp, fix=trunc,
+       where=lambda self, condition, other: where(condition, self, other))
+
+
+def _in_place_method(name, fn, reads_self):
+    def method(self, *args, **kwargs):
+        from .inplace import apply_inplace
+        return apply_inplace(name, self, lambda s: fn(s, *args, **kwargs), reads_self=reads_self)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In-place {name[:-1]}."
+    return method
+
+
+# reads_self: whether the op's backward reads its input (then the value before the write is kept for it)
+for _fn, _reads in ((exp2, False), (expm1, False), (log2, True), (log10, True), (log1p, True), (rsqrt, False),
+                    (tan, False), (asin, True), (acos, True), (atan, True), (sinh, True), (cosh, True),
+                    (asinh, True), (acosh, True), (atanh, True), (erf, True), (erfc, True), (sign, False),
+                    (floor, False), (ceil, False), (trunc, False), (round, False), (frac, False), (square, True),
+                    (clamp_min, True), (clamp_max, True), (clamp, True), (masked_fill, False), (lerp, True),
+                    (globals()["exp"], False), (globals()["log"], True), (globals()["sqrt"], False),
+                    (globals()["abs"], True), (globals()["sin"], True), (globals()["cos"], True),
+                    (globals()["tanh"], False), (globals()["sigmoid"], False), (globals()["relu"], False),
+                    (globals()["neg"], False), (globals()["reciprocal"], False), (atan2, True), (hypot, True),
+                    (maximum, True), (minimum, True)):
+    setattr(Tensor, _fn.__name__ + "_", _in_place_method(_fn.__name__ + "_", _fn, _reads))
+Tensor.clip_ = Tensor.clamp_
+Tensor.arctan2_ = Tensor.atan2_
