@@ -9,6 +9,7 @@ from .elementwise import binary_backward, unary_backward
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
+from .order import order_backward
 
 
 @njit(cache=True)
@@ -63,13 +64,15 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, vals, adj)
         elif fam == op.REDUCE:
             # the keepdim shape of the output follows its own shape in the params
-            reduce_backward(ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], adj)
+            reduce_backward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals, adj)
         elif fam == op.STRIDED:
             strided_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.GATHER:
             gather_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
+        elif fam == op.ORDER:
+            order_backward(o, ints, aux[i], off[pa], yo, vals, adj)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))
