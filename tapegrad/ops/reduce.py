@@ -236,6 +236,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """torch.norm: the Frobenius / vector p-norm over all elements or dims."""
     if p is None or p == "fro":
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(str(d) for d in dim)}")
         p = 2
     elif isinstance(p, str):
         raise NotImplementedError(f"norm(): p={p!r} is not supported by tapegrad (only vector norms and 'fro')")
@@ -435,6 +437,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     L = d.shape[ax] if d.ndim else 1
     if not 0 <= k <= L:
         raise RuntimeError("selected index k out of range")
+    if d.ndim == 0:
+        k = 1    # PyTorch returns the element of a 0-d tensor for k = 0 too
     result = _select(op.TOPK, input, ax, True, lambda x3: _stable_argsort(x3, largest)[:, :k], k, int(largest))
     return return_types.topk(*result)
 
