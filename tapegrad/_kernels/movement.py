@@ -99,7 +99,8 @@ def _slot_of(ints, x_aux, kd_aux):
 
 @njit(cache=True)
 def _sign(v):
-    return 1.0 if v > 0.0 else (-1.0 if v < 0.0 else (0.0 if v == 0.0 else v))
+    """PyTorch's sgn of a real number: 0 for 0 and for NaN."""
+    return 1.0 if v > 0.0 else (-1.0 if v < 0.0 else 0.0)
 
 
 @njit(cache=True, error_model="numpy")   # IEEE results: 0/0 is NaN like PyTorch's

@@ -51,8 +51,14 @@ def _count(shape, axes):
     return n
 
 
+_TORCH_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
 def _dtype_name(np_dtype):
-    return _dtypes.from_numpy_dtype(np_dtype).name.capitalize()
+    """PyTorch's scalar type name in messages (Long, Double, ...)."""
+    name = _dtypes.from_numpy_dtype(np_dtype).name
+    return _TORCH_TYPE_NAMES.get(name, name.capitalize())
 
 
 def _record_reduce(opcode, input, out, axes, const=0.0):
@@ -206,13 +212,13 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     p = float(ord)
     axes = _axes(dim, d.ndim)
     if math.isinf(p) and d.size == 0:
+        if len(axes) == d.ndim:
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
+                               "operation does not have an identity")
         for a in axes:
             if d.shape[a] == 0:
                 raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on the dimension {a}because "
                                    "this dimension is empty and the operation does not have an identity")
-        if dim is None or not axes:
-            raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
-                               "operation does not have an identity")
     a = np.abs(d)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if p == math.inf:
@@ -279,7 +285,8 @@ def _lines(d, ax):
     """d viewed as (before, along, after) around axis ax (a 0-d tensor is one line of one)."""
     if d.ndim == 0:
         return d.reshape(1, 1, 1)
-    return d.reshape(int(np.prod(d.shape[:ax], dtype=np.int64)), d.shape[ax], -1)
+    return d.reshape(int(np.prod(d.shape[:ax], dtype=np.int64)), d.shape[ax],
+                     int(np.prod(d.shape[ax + 1:], dtype=np.int64)))
 
 
 def _stable_argsort(x3, descending):
