@@ -17,7 +17,9 @@ from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arc
                               log2, logical_and, logical_or, logical_xor, masked_fill, maximum, minimum, round, rsqrt,
                               sign, signbit, sinh, square, tan, trunc, where)
 from .ops.elementwise import mul as multiply, sub as subtract, div as divide, neg as negative, abs as absolute
-from .ops.reduce import mean, sum
+from .ops.reduce import (all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumprod, cumsum, kthvalue,
+                         logsumexp, max, mean, median, min, norm, prod, return_types, sort, std, std_mean, sum, topk,
+                         unique, var, var_mean)
 from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select, squeeze, t, transpose, unsqueeze)
 from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd

@@ -4,6 +4,7 @@ Each backward kernel has its forward (used by tg.compile's replay) beside it."""
 import numpy as np
 from numba import njit
 
+from . import opcodes as op
 from .common import broadcast_strides, out_dims, params_at, size_at
 
 
@@ -52,8 +53,13 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
 
 
 @njit(cache=True)
-def reduce_backward(ints, x_aux, kd_aux, xo, yo, scale, adj):
-    """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y)."""
+def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj):
+    """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y); the
+    reductions that read values go to reduce_values_backward."""
+    if not (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
+            or o == op.STD_MEAN_MEAN):
+        reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj)
+        return
     n = size_at(ints, x_aux)
     if size_at(ints, kd_aux) == 1:
         g = adj[yo] * scale
@@ -63,19 +69,197 @@ def reduce_backward(ints, x_aux, kd_aux, xo, yo, scale, adj):
     _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False)
 
 
+# -- reductions that read values: prod, var/std, logsumexp, vector norm, amax/amin, whole max/min/median -------
+
+
 @njit(cache=True)
-def reduce_forward(ints, x_aux, kd_aux, xo, yo, scale, vals):
-    """Replay: vals[y] = scale * sum of vals[x] over the axes where the keepdim shape is 1."""
-    ny = size_at(ints, kd_aux)
-    for k in range(ny):
-        vals[yo + k] = 0.0
-    if ny == 1:
-        total = 0.0
-        for k in range(size_at(ints, x_aux)):
-            total += vals[xo + k]
-        vals[yo] = total * scale
+def _slot_of(ints, x_aux, kd_aux):
+    """For each element of x, the flat index of its slot in the keepdim-shaped output (all 0 for a whole
+    reduction)."""
+    n = size_at(ints, x_aux)
+    slot = np.zeros(n, dtype=np.int64)
+    nd = ints[x_aux]
+    if n == 0 or nd == 0 or size_at(ints, kd_aux) == 1:
+        return slot
+    dims = out_dims(ints, x_aux)
+    ss = broadcast_strides(ints, x_aux, kd_aux)
+    idx = np.zeros(nd, dtype=np.int64)
+    j = 0
+    for k in range(n):
+        slot[k] = j
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            j += ss[d]
+            if idx[d] < dims[d]:
+                break
+            j -= ss[d] * dims[d]
+            idx[d] = 0
+            d -= 1
+    return slot
+
+
+@njit(cache=True)
+def _sign(v):
+    """PyTorch's sgn of a real number: 0 for 0 and for NaN."""
+    return 1.0 if v > 0.0 else (-1.0 if v < 0.0 else 0.0)
+
+
+@njit(cache=True, error_model="numpy")   # IEEE results: 0/0 is NaN like PyTorch's
+def reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, c, vals, adj):
+    """Backward of the reductions whose gradient depends on x and y (PyTorch's formulas, ties and zeros
+    included); c is the record's constant (degrees of freedom for var/std, ord for the vector norm)."""
+    n = size_at(ints, x_aux)
+    m = size_at(ints, kd_aux)
+    if n == 0:
         return
-    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, vals, True)
+    slot = _slot_of(ints, x_aux, kd_aux)
+    if o == op.PROD_ALL or o == op.PROD_DIM:
+        # y / x when the slot has no zero; with one zero only that element gets the product of the others
+        zeros = np.zeros(m, dtype=np.int64)
+        rest = np.ones(m)
+        for k in range(n):
+            v = vals[xo + k]
+            if v == 0.0:
+                zeros[slot[k]] += 1
+            else:
+                rest[slot[k]] *= v
+        for k in range(n):
+            j = slot[k]
+            v = vals[xo + k]
+            if zeros[j] == 0:
+                adj[xo + k] += adj[yo + j] * (vals[yo + j] / v)
+            elif zeros[j] == 1 and v == 0.0:
+                adj[xo + k] += adj[yo + j] * rest[j]
+    elif o == op.VAR or o == op.STD or o == op.VAR_MEAN_VAR or o == op.STD_MEAN_STD:
+        mean = np.zeros(m)
+        for k in range(n):
+            mean[slot[k]] += vals[xo + k]
+        count = n // m
+        for j in range(m):
+            mean[j] /= count
+        g = np.empty(m)
+        for j in range(m):
+            g[j] = adj[yo + j] * (2.0 / c)
+            if o == op.STD or o == op.STD_MEAN_STD:
+                s = vals[yo + j]
+                g[j] = 0.0 if s == 0.0 else g[j] / (2.0 * s)
+        for k in range(n):
+            j = slot[k]
+            adj[xo + k] += g[j] * (vals[xo + k] - mean[j])
+    elif o == op.LOGSUMEXP:
+        for k in range(n):
+            j = slot[k]
+            adj[xo + k] += adj[yo + j] * np.exp(vals[xo + k] - vals[yo + j])
+    elif o == op.VECTOR_NORM and not np.isinf(c):
+        if c == 0.0:
+            return
+        for k in range(n):
+            j = slot[k]
+            v = vals[xo + k]
+            r = vals[yo + j]
+            if c == 1.0:
+                adj[xo + k] += adj[yo + j] * _sign(v)
+            elif c == 2.0:
+                adj[xo + k] += 0.0 if r == 0.0 else adj[yo + j] * (v / r)
+            elif c < 1.0:
+                scaled = 0.0 if v == 0.0 else _sign(v) * abs(v) ** (c - 1.0)
+                adj[xo + k] += scaled * adj[yo + j] * r ** (1.0 - c)
+            else:
+                scaled = _sign(v) * abs(v) ** (c - 1.0) if c < 2.0 else v * abs(v) ** (c - 2.0)
+                adj[xo + k] += 0.0 if r == 0.0 else scaled * (adj[yo + j] / r ** (c - 1.0))
+    else:
+        # a selection: the gradient is shared by the elements equal to the result (for ord=+-inf norms: |x|)
+        nan_share = o == op.MAX_ALL or o == op.MIN_ALL or o == op.MEDIAN_ALL or o == op.VECTOR_NORM
+        norm = o == op.VECTOR_NORM
+        hits = np.zeros(m)
+        for k in range(n):
+            j = slot[k]
+            v = abs(vals[xo + k]) if norm else vals[xo + k]
+            r = vals[yo + j]
+            if v == r or (nan_share and v != v and (norm or r != r)):
+                hits[j] += 1.0
+        for k in range(n):
+            j = slot[k]
+            v = abs(vals[xo + k]) if norm else vals[xo + k]
+            r = vals[yo + j]
+            hit = 1.0 if v == r or (nan_share and v != v and (norm or r != r)) else 0.0
+            share = adj[yo + j] / hits[j] * hit
+            adj[xo + k] += share * _sign(vals[xo + k]) if norm else share
+
+
+@njit(cache=True, error_model="numpy")   # IEEE results: 0/0 is NaN like PyTorch's
+def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
+    """Forward replay of every REDUCE record: vals[y] from vals[x] (c: the record's constant)."""
+    n = size_at(ints, x_aux)
+    m = size_at(ints, kd_aux)
+    slot = _slot_of(ints, x_aux, kd_aux)
+    count = n // m if m > 0 else 0
+    acc = np.zeros(m)
+    if o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN \
+            or o == op.STD_MEAN_MEAN:
+        for k in range(n):
+            acc[slot[k]] += vals[xo + k]
+        for j in range(m):
+            acc[j] *= c
+    elif o == op.PROD_ALL or o == op.PROD_DIM:
+        acc[:] = 1.0
+        for k in range(n):
+            acc[slot[k]] *= vals[xo + k]
+    elif o == op.VAR or o == op.STD or o == op.VAR_MEAN_VAR or o == op.STD_MEAN_STD:
+        mean = np.zeros(m)
+        for k in range(n):
+            mean[slot[k]] += vals[xo + k]
+        for j in range(m):
+            mean[j] /= count
+        for k in range(n):
+            d = vals[xo + k] - mean[slot[k]]
+            acc[slot[k]] += d * d
+        for j in range(m):
+            acc[j] = acc[j] / max(c, 0.0)
+            if o == op.STD or o == op.STD_MEAN_STD:
+                acc[j] = np.sqrt(acc[j])
+    elif o == op.LOGSUMEXP:
+        top = np.full(m, -np.inf)
+        for k in range(n):
+            top[slot[k]] = max(top[slot[k]], vals[xo + k])
+        for j in range(m):
+            if np.isinf(top[j]):
+                top[j] = 0.0
+        for k in range(n):
+            acc[slot[k]] += np.exp(vals[xo + k] - top[slot[k]])
+        for j in range(m):
+            acc[j] = np.log(acc[j]) + top[j]
+    elif o == op.VECTOR_NORM and not np.isinf(c):
+        for k in range(n):
+            v = abs(vals[xo + k])
+            if c == 0.0:
+                acc[slot[k]] += 1.0 if v != 0.0 else 0.0
+            elif c == 1.0:
+                acc[slot[k]] += v
+            elif c == 2.0:
+                acc[slot[k]] += v * v
+            else:
+                acc[slot[k]] += v ** c
+        if c != 0.0 and c != 1.0:
+            for j in range(m):
+                acc[j] = np.sqrt(acc[j]) if c == 2.0 else acc[j] ** (1.0 / c)
+    elif o == op.MEDIAN_ALL:
+        line = np.sort(vals[xo:xo + n])    # NaNs sort last: any NaN makes the median NaN
+        acc[0] = np.nan if n == 0 or line[n - 1] != line[n - 1] else line[(n - 1) // 2]
+    else:
+        # max / min of values (NaN wins), or of |x| for the ord=+-inf norms
+        larger = o == op.AMAX or o == op.MAX_ALL or (o == op.VECTOR_NORM and c > 0.0)
+        seen = np.zeros(m, dtype=np.bool_)
+        for k in range(n):
+            j = slot[k]
+            v = abs(vals[xo + k]) if o == op.VECTOR_NORM else vals[xo + k]
+            r = acc[j]
+            if not seen[j] or v != v or (r == r and (v > r if larger else v < r)):
+                acc[j] = v
+                seen[j] = True
+    for j in range(m):
+        vals[yo + j] = acc[j]
 
 
 @njit(cache=True)

@@ -112,6 +112,35 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
+# reductions beyond sum and mean, whose backward reads values (same layout: params are y's keepdim shape); const: see each line
+PROD_ALL = _op(REDUCE, "ProdBackward0", reads="ay")
+PROD_DIM = _op(REDUCE, "ProdBackward1", reads="ay")
+VAR = _op(REDUCE, "VarBackward0", reads="a")             # const: degrees of freedom (count - correction)
+STD = _op(REDUCE, "StdBackward0", reads="ay")
+VAR_MEAN_VAR = _op(REDUCE, "VarMeanBackward0", reads="a")
+VAR_MEAN_MEAN = _op(REDUCE, "VarMeanBackward0")          # const: 1 / count, as MEAN_DIM
+STD_MEAN_STD = _op(REDUCE, "StdMeanBackward0", reads="ay")
+STD_MEAN_MEAN = _op(REDUCE, "StdMeanBackward0")
+LOGSUMEXP = _op(REDUCE, "LogsumexpBackward0", reads="ay")
+VECTOR_NORM = _op(REDUCE, "LinalgVectorNormBackward0", reads="ay")   # const: ord
+AMAX = _op(REDUCE, "AmaxBackward0", reads="ay")          # ties share the gradient evenly
+AMIN = _op(REDUCE, "AminBackward0", reads="ay")
+MAX_ALL = _op(REDUCE, "MaxBackward1", reads="ay")        # whole tensor; ties (or NaNs) share it evenly
+MIN_ALL = _op(REDUCE, "MinBackward1", reads="ay")
+MEDIAN_ALL = _op(REDUCE, "MedianBackward0", reads="ay")
+# order: selections along one dim, y[a, k, b] = x[a, index[a, k, b], b], params: [L, post, K, flag, flat x
+# index per y element...] (L: the dim's length, post: the product of the sides after it, K: outputs per line,
+# flag: descending / largest / the sorted position picked); forward replay recomputes the indices
+MAX_DIM = _op(ORDER, "MaxBackward0")
+MIN_DIM = _op(ORDER, "MinBackward0")
+SORT = _op(ORDER, "SortBackward0")
+TOPK = _op(ORDER, "TopkBackward0")
+MEDIAN_DIM = _op(ORDER, "MedianBackward1")
+KTHVALUE = _op(ORDER, "KthvalueBackward0")
+# scans along one dim, params: [L, post]
+CUMSUM = _op(ORDER, "CumsumBackward0")
+CUMPROD = _op(ORDER, "CumprodBackward0", reads="ay")
+
 # elementwise coverage: more unary functions (c: the op's scalar parameter, if any)
 EXP2 = _op(UNARY, "Exp2Backward0", reads="y")
 EXPM1 = _op(UNARY, "Expm1Backward0", reads="y")

@@ -13,6 +13,7 @@ from .elementwise import binary_forward, binary_value, unary_forward, unary_valu
 from .guard import guard_forward
 from .matmul import matmul_forward
 from .movement import broadcast_add, copy_slices_forward, gather_forward, reduce_forward, strided_forward
+from .order import order_forward
 from .sweep import reverse_sweep
 from .ternary import ternary_forward
 
@@ -40,7 +41,9 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
         elif fam == op.BINARY:
             binary_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, vals)
         elif fam == op.REDUCE:
-            reduce_forward(ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals)
+            reduce_forward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals)
+        elif fam == op.ORDER:
+            order_forward(o, ints, aux[i], aux[pa], off[pa], yo, vals)
         elif fam == op.STRIDED:
             strided_forward(ints, aux[i], off[pa], yo, vals)
         elif fam == op.GATHER:

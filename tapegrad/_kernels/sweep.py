@@ -10,6 +10,7 @@ from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
 from .ternary import ternary_backward
+from .order import order_backward
 
 
 @njit(cache=True, inline="always")
@@ -79,7 +80,7 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, vals, adj)
         elif fam == op.REDUCE:
             # the keepdim shape of the output follows its own shape in the params
-            reduce_backward(ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], adj)
+            reduce_backward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals, adj)
         elif fam == op.STRIDED:
             strided_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.GATHER:
@@ -91,6 +92,8 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             if pc >= 0:
                 need[pc] = 1
                 lowest = min(lowest, pc)
+        elif fam == op.ORDER:
+            order_backward(o, ints, aux[i], off[pa], yo, vals, adj)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))

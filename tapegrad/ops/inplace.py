@@ -147,7 +147,8 @@ def setitem(t, idx, value):
 
 def _whole(idx, t):
     """Whether a basic index selects the whole tensor (x[...] = v, x[:] = v), which PyTorch writes directly."""
-    rest = [i for i in idx if i is not Ellipsis and not (isinstance(i, slice) and i == slice(None))]
+    rest = [i for i in idx if i is not Ellipsis and not (isinstance(i, slice) and i.start in (None, 0)
+                                                          and i.stop is None and i.step in (None, 1))]
     advanced = any(isinstance(i, np.ndarray) or isinstance(i, bool) for i in idx)
     return advanced or not rest
 
