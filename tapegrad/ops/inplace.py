@@ -9,7 +9,7 @@ from .._tape import _state
 from ..tensor import Tensor, current_gid, needs_grad, record, source_gid
 from ._common import SCALAR_TYPES, as_operand, attach, constant, wrap_dim
 from .elementwise import add, div, mul, sub
-from .shape import _check_index_dims, _dim_positions, _index_array, _normalize_index, view_index
+from .shape import _check_index_dims, _dim_positions, _index_array, _normalize_index, torch_index, view_index
 
 LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 VIEW_OF_LEAF_IN_PLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
@@ -110,20 +110,15 @@ def setitem(t, idx, value):
         raise RuntimeError(VIEW_OF_LEAF_IN_PLACE)   # PyTorch writes a partial index through a view
     if not (_state.tape.grad_enabled and (t._rg or value_rg)):
         target = t._ensure_array()
+        positions = _write_positions(target, nidx, vdata)
         invalidate(t)
-        try:
-            target[nidx] = vdata
-        except (ValueError, IndexError) as err:
-            raise RuntimeError(f"setitem: {err}") from None
+        target[np.unravel_index(positions, target.shape)] = np.broadcast_to(vdata, positions.shape)
         return
 
     def compute(src):
         d = np.array(src._data, copy=True)
-        try:
-            d[nidx] = vdata
-        except (ValueError, IndexError) as err:
-            raise RuntimeError(f"setitem: {err}") from None
-        positions = np.arange(d.size).reshape(d.shape)[nidx]
+        positions = _write_positions(d, nidx, vdata)
+        d[np.unravel_index(positions, d.shape)] = np.broadcast_to(vdata, positions.shape)
         if value.__class__ is Tensor:
             sources = np.broadcast_to(np.arange(vdata.size).reshape(np.shape(vdata)), positions.shape)
             inputs = (src, value)
@@ -142,6 +137,17 @@ def setitem(t, idx, value):
         opcode = op.COPY_SLICES
 
     apply_inplace("setitem", t, compute)
+
+
+def _write_positions(d, nidx, vdata):
+    """The flat positions in d that d[nidx] = vdata writes, after checking vdata broadcasts to them."""
+    positions = torch_index(np.arange(np.size(d)).reshape(np.shape(d)), nidx)
+    try:
+        np.broadcast_to(vdata, positions.shape)
+    except ValueError:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(np.shape(vdata))} cannot be broadcast to "
+                           f"indexing result of shape {list(positions.shape)}") from None
+    return positions
 
 
 def _write_record(opcode, inputs, data, positions, sources, const=0.0):

@@ -260,6 +260,58 @@ def _normalize_index(idx):
     return tuple(out), advanced
 
 
+def torch_index(a, idx):
+    """a[idx] (idx normalized) with PyTorch's semantics: ints, slices, None and `...` are applied first as views,
+    then the integer and boolean arrays index what is left (so an int never joins the advanced indices, as it
+    does in numpy)."""
+    if not any(isinstance(i, (np.ndarray, bool)) for i in idx):
+        return a[idx]
+    _check_masks(a.shape, idx)
+    consumed = sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else 1 for i in idx
+                   if i is not None and i is not Ellipsis and not isinstance(i, bool))
+    if consumed > a.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {a.ndim}")
+    basic, advanced = [], []
+    for i in idx:
+        if i is Ellipsis:
+            basic.append(i)
+            advanced.extend([slice(None)] * (a.ndim - consumed))
+        elif isinstance(i, bool):
+            basic.append(None)
+            advanced.append(np.zeros(int(i), np.int64))
+        elif isinstance(i, np.ndarray):
+            k = i.ndim if i.dtype == bool else 1
+            basic.extend([slice(None)] * k)
+            advanced.append(i)
+        elif isinstance(i, (int, np.integer)):
+            basic.append(i)
+        else:
+            basic.append(i)
+            advanced.append(slice(None))
+    try:
+        return a[tuple(basic)][tuple(advanced)]
+    except IndexError as err:
+        raise _index_error(err, a.shape) from None
+
+
+def _check_masks(shape, idx):
+    """PyTorch's error for a boolean mask whose shape does not match the dims it indexes."""
+    consumed = sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else 1 for i in idx
+                   if i is not None and i is not Ellipsis and not isinstance(i, bool))
+    dim = 0
+    for i in idx:
+        if i is Ellipsis:
+            dim += len(shape) - consumed
+        elif isinstance(i, np.ndarray) and i.dtype == bool:
+            for j, n in enumerate(i.shape):
+                if dim + j < len(shape) and shape[dim + j] != n:
+                    raise IndexError(f"The shape of the mask {list(i.shape)} at index {j} does not match the shape "
+                                     f"of the indexed tensor {list(shape)} at index {dim + j}")
+            dim += i.ndim
+        elif i is not None and not isinstance(i, bool):
+            dim += 1
+
+
 def _index_error(err, shape):
     msg = str(err).replace("axis", "dimension")
     return IndexError(msg)
@@ -302,8 +354,9 @@ def getitem(input, idx):
             if i.step is not None and i.step <= 0:
                 raise ValueError("step must be greater than zero")
             start, stop, step = i.indices(n)
-            # like PyTorch: a lone slice always slices; inside a tuple, a slice of everything is skipped
-            if single or (start, stop, step) != (0, n, 1):
+            # like PyTorch: a lone slice always slices; inside a tuple, a slice from a literal 0 (or None) to the
+            # end with step 1 is skipped
+            if single or i.start not in (None, 0) or (start, stop, step) != (0, n, 1):
                 view = (slice(None),) * dim + (slice(start, stop, step), Ellipsis)
                 out = _view_of(op.SLICE, out, lambda a, view=view: a[view],
                                _slice_layout(data.shape, dim, start, step))
@@ -323,13 +376,10 @@ def getitem(input, idx):
 
 def _advanced_getitem(input, idx):
     d = input._ensure_array()
-    try:
-        data = d[idx]
-    except IndexError as err:
-        raise _index_error(err, d.shape) from None
+    data = torch_index(d, idx)
     if not (input._rg and _state.tape.grad_enabled):
         return constant(data)
-    flat = np.arange(d.size).reshape(d.shape)[idx]
+    flat = torch_index(np.arange(d.size).reshape(d.shape), idx)
     tape = _state.tape
     aux = tape.put_ints((data.ndim, *data.shape, *flat.reshape(-1)))
     return record(op.INDEX, (input,), data, aux=aux)
@@ -346,9 +396,19 @@ def select(input, dim, index):
 
 
 def narrow(input, dim, start, length):
+    """The view of `length` elements along dim from `start` (which may be negative)."""
     dim = wrap_dim(dim, input._data.ndim, "narrow")
-    idx = (slice(None),) * dim + (slice(start, start + length),)
-    return _view_of(op.SLICE, input, lambda a: a[idx])
+    n = input._data.shape[dim]
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start < 0:
+        start += n
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return _slice_view(op.SLICE, input, dim, start, length)
 
 
 attach(reshape, view, view_as, reshape_as, flatten, transpose, t, permute, unsqueeze, squeeze, expand, expand_as,
@@ -506,8 +566,8 @@ def contiguous(input, memory_format=None):
     """input itself when its storage is C-ordered, else a copy (CloneBackward0)."""
     if input._data.ndim == 0 or input._data.flags.c_contiguous:
         return input
-    from .elementwise import clone
-    return clone(input)
+    data = np.ascontiguousarray(input._data)   # clone() keeps the strides, as torch's does
+    return record(op.CLONE, (input,), data) if needs_grad(input) else constant(data)
 
 
 # -- gathers: each output element is one input element, found by applying the op to the element numbers --------
