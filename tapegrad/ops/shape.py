@@ -666,7 +666,8 @@ def index_select(input, dim, index):
     n = input._data.shape[dim] if nd else 1
     if idx.size and (idx.min() < -n or idx.max() >= n) or (idx < 0).any():
         raise IndexError("index out of range in self")
-    return _gather_by(op.INDEX_SELECT, input, lambda a: np.take(a, idx, axis=dim) if a.ndim else a.reshape(1)[idx])
+    return _gather_by(op.INDEX_SELECT, input, lambda a: np.take(a, idx, axis=dim) if a.ndim else
+                      a.reshape(1)[idx].reshape(()))
 
 
 def _check_index_dims(name, input_shape, index_shape, dim, src_shape=None):
@@ -884,7 +885,7 @@ def cat(tensors, dim=0):
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}. Expected size "
                                    f"{ref.shape[j]} but got size {s[j]} for tensor number {k} in the list.")
     data = np.concatenate([t._ensure_array() for t in parts], axis=dim)
-    return _record_many(op.CAT, parts, data, dim)
+    return _record_many(op.CAT, tensors, data, dim)   # skipped empty tensors still get their (empty) gradient
 
 
 def stack(tensors, dim=0):

@@ -131,7 +131,7 @@ def _roll_args(draw, flat=False):
 @st.composite
 def _repeat_args(draw, tile=False):
     x = draw(_t(shape=shapes(max_dims=2, max_side=3)))
-    lo = 0 if tile else x.ndim
+    lo = 0 if tile else max(x.ndim, 1)   # torch's repeat() wants at least one size
     reps = tuple(draw(st.lists(st.integers(0 if draw(st.booleans()) else 1, 3), min_size=lo, max_size=x.ndim + 1)))
     return x, reps
 
@@ -151,7 +151,8 @@ def _index_select_args(draw):
     x = draw(_t(shape=shapes(min_dims=0)))
     dim = _dim(draw, x.ndim)
     n = x.shape[dim] if x.ndim else 1
-    idx = draw(st.lists(st.integers(0, n - 1), max_size=5))
+    # torch wants exactly one index for a 0-d input
+    idx = draw(st.lists(st.integers(0, n - 1), min_size=0 if x.ndim else 1, max_size=5 if x.ndim else 1))
     return x, dim, np.array(idx, dtype=np.int64)
 
 
@@ -162,8 +163,10 @@ def _gather_args(draw, unique=False, src=False, broadcast=False):
     dim = _dim(draw, x.ndim)
     d = dim % x.ndim
     n = x.shape[d]
-    ishape = [draw(st.integers(1 if broadcast else 0, s)) for s in x.shape]
-    ishape[d] = draw(st.integers(0, n if unique else 4))
+    # no empty index with a src: torch's scatter backward then returns a gradient of the wrong shape
+    low = 1 if broadcast or src else 0
+    ishape = [draw(st.integers(low, s)) for s in x.shape]
+    ishape[d] = draw(st.integers(low, max(n, low) if unique else 4))
     if broadcast:   # take_along_dim broadcasts index and input off dim: equal sizes or 1
         ishape = [ishape[k] if k == d else 1 if draw(st.booleans()) else s for k, s in enumerate(x.shape)]
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
@@ -174,8 +177,8 @@ def _gather_args(draw, unique=False, src=False, broadcast=False):
         idx = rng.integers(0, n, size=tuple(ishape))
     out = (x, dim, idx.astype(np.int64))
     if src:
-        sshape = tuple(s + draw(st.integers(0, 1)) for s in ishape)
-        out += (draw(_t(shape=sshape)),)
+        # src shaped like index: torch's scatter backward fails on a larger src
+        out += (draw(_t(shape=tuple(ishape))),)
     return out
 
 
@@ -312,5 +315,5 @@ _op("index_put_accumulate", lambda L, x, i, v: _index_put(L, x, i, v, True), _in
 _op("index_put_out_of_place", lambda L, x, i, v: L.index_put(x, tuple(L.tensor(k) for k in i), v, accumulate=True),
     _index_put_args(True))
 _op("setitem_iadd_int_index", lambda L, x, i, v: _setitem_iadd(L, x, i, v),
-    _index_put_args(True).map(lambda a: (a[0], a[1][0], a[2])).filter(lambda a: len(set(a[1] % a[0].shape[0])) ==
-                                                                      len(a[1])))
+    _index_put_args(True).filter(lambda a: len(a[1]) == 1 and len(set(a[1][0] % a[0].shape[0])) == len(a[1][0]))
+    .map(lambda a: (a[0], a[1][0], a[2])))
