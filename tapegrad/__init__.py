@@ -20,7 +20,11 @@ from .ops.elementwise import mul as multiply, sub as subtract, div as divide, ne
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, argsort, count_nonzero, cumprod, cumsum, kthvalue,
                          logsumexp, max, mean, median, min, norm, prod, return_types, sort, std, std_mean, sum, topk,
                          unique, var, var_mean)
-from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select, squeeze, t, transpose, unsqueeze)
+from .ops.shape import (broadcast_to, cat, chunk, concat, concatenate, diag, diagonal, flatten, flip, gather, hstack,
+                        index_select, movedim, moveaxis, narrow, pad, permute, reshape, roll, select, split, squeeze,
+                        stack, swapaxes, swapdims, t, take_along_dim, tile, trace, transpose, tril, triu, unbind,
+                        unflatten, unsqueeze, vstack)
+from .ops.inplace import index_put, scatter, scatter_add
 from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd
 from . import nn

@@ -34,8 +34,9 @@ __all__ = ["compile", "value_and_grad", "grad", "vmap", "load_compiled", "Compil
 MAX_TRACES_PER_SIGNATURE = 8
 _TABLES = np.ascontiguousarray(np.stack([op.READS_A, op.READS_B, op.READS_Y, op.SAVES]))
 _REPLAYABLE = {op.SOURCE, op.UNARY, op.BINARY, op.REDUCE, op.STRIDED, op.GATHER, op.INDEX_PUT, op.MATMUL, op.GUARD,
-               op.TERNARY, op.ORDER}
+               op.TERNARY, op.ORDER, op.LAYOUT}
 _FORMAT = "tapegrad-trace-1"
+_WRITES_INTS = [op.ORDER, op.NN]   # families whose forward recomputes data-dependent params (permutations, argmax)
 _PARALLEL_LOCK = threading.Lock()   # numba's workqueue threading layer must not be entered by two threads at once
 
 
@@ -204,12 +205,15 @@ class Trace:
         self.differentiable_inputs = differentiable_inputs
         self.local = threading.local()
         self.verified = False
+        self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""
         work = getattr(self.local, "work", None)
         if work is None:
-            work = (self.vals.copy(), np.zeros(max(len(self.vals), 1)), np.zeros(max(self.n, 1), np.uint8))
+            # replaying a sort (say) rewrites its permutation in the int table, so each thread needs its own
+            ints = self.ints.copy() if self.writes_ints else self.ints
+            work = (self.vals.copy(), np.zeros(max(len(self.vals), 1)), np.zeros(max(self.n, 1), np.uint8), ints)
             self.local.work = work
         return work
 
@@ -242,27 +246,27 @@ class Trace:
 
     def replay(self, tensors):
         """Forward replay into this thread's buffers; returns the values buffer, or None if a guard failed."""
-        vals, adj, need = self.buffers()
+        vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
-        if forward_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, self.ints, vals, self.n,
+        if forward_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
                           self.base) != REPLAYED:
             return None
-        return vals
+        return vals, ints
 
     def value_and_grad(self, tensors):
         """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed."""
-        vals, adj, need = self.buffers()
+        vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
         gid = self.outputs[0][0]
-        if value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags, self.ints,
+        if value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags, ints,
                                  vals, adj, need, self.n, self.base, gid - self.base, _TABLES,
                                  custom_kernels()) != REPLAYED:
             return None
         return vals, adj
 
-    def reverse(self, vals, seeds):
+    def reverse(self, vals, ints, seeds):
         """Adjoints of every record given seeds for the outputs (None: no gradient flows from that output)."""
         adj = np.zeros(max(len(vals), 1))
         need = np.zeros(max(self.n, 1), np.uint8)
@@ -276,7 +280,7 @@ class Trace:
             at.append(at[-1] + s.size)
         if outputs:
             reverse_from(np.array(outputs, np.int64), np.concatenate(flat), np.array(at, np.int64), self.ops,
-                         self.a, self.b, self.aux, self.off, self.const, self.flags, self.ints, vals, adj, need,
+                         self.a, self.b, self.aux, self.off, self.const, self.flags, ints, vals, adj, need,
                          self.base, _TABLES, custom_kernels())
         return adj
 
@@ -501,13 +505,14 @@ class CompiledFunction:
                 grads.append(_wrap(trace.gradient_of(adj, trace.input_gids[k], *trace.input_meta[k])))
             grads = tuple(grads) if many else grads[0]
             return grads if self.grad_only else (value, grads)
-        vals = trace.replay(tensors)
-        if vals is None:
+        state = trace.replay(tensors)
+        if state is None:
             return None
-        return self._outputs(trace, vals, tensors)
+        return self._outputs(trace, state, tensors)
 
-    def _outputs(self, trace, vals, tensors):
+    def _outputs(self, trace, state, tensors):
         """Wrap the outputs; if gradients can flow, record the call as one CompiledFunctionBackward node."""
+        vals, ints = state
         tape = _state.tape
         grad_inputs = [t for t, diff in zip(tensors, trace.differentiable_inputs) if diff]
         leaves = [t for g, t in trace.captured_leaves]
@@ -519,6 +524,7 @@ class CompiledFunction:
         ctx = FunctionCtx(tuple(t._rg for t in node_inputs))
         ctx.trace = trace
         ctx.vals = vals.copy()    # this call's values, for its backward (later calls overwrite the buffer)
+        ctx.ints = ints.copy() if trace.writes_ints else ints
         ctx.n_args = len(tensors)
         ctx.mark_non_differentiable(*[o for o in outs if o._data.dtype.kind != "f"])
         results = record_function_node(CompiledFunction_, ctx, tuple(node_inputs), outs, tape)
@@ -579,7 +585,7 @@ class CompiledFunction_:
     @staticmethod
     def backward(ctx, *grad_outputs):
         trace = ctx.trace
-        adj = trace.reverse(ctx.vals, grad_outputs)
+        adj = trace.reverse(ctx.vals, ctx.ints, grad_outputs)
         grads = []
         for k, (g, (shape, dtype)) in enumerate(zip(trace.input_gids, trace.input_meta)):
             grads.append(_wrap(trace.gradient_of(adj, g, shape, dtype)) if ctx.needs_input_grad[k] else None)
@@ -695,6 +701,8 @@ def _vmap_compiled(cf, args, mapped, rows):
         return None
     key, positions = cf._signature(first, {})
     trace = cf.traces[key][0]
+    if trace.writes_ints:
+        return None    # the rows would share the int table the replay rewrites: loop instead
     if not trace.verified and rows > 1:
         cf(*_row(args, mapped, 1))   # the first replay on new values is checked against eager
         if cf.eager_reason is not None:
@@ -839,11 +847,11 @@ class LoadedTrace:
                 raise TypeError(f"{self.name}: argument {k} must be a {_dtypes.from_numpy_dtype(dtype)} tensor of "
                                 f"shape {shape}, got {_describe(t)}")
         if self.mode == "forward":
-            vals = trace.replay(list(tensors))
-            if vals is None:
+            state = trace.replay(list(tensors))
+            if state is None:
                 raise RuntimeError(f"{self.name}: a guard failed: these inputs take a different path than the "
                                    "recorded one, and the loaded trace cannot record a new one")
-            return trace.pack([_wrap(trace.value_of(vals, g, s, d)) for g, s, d in trace.outputs])
+            return trace.pack([_wrap(trace.value_of(state[0], g, s, d)) for g, s, d in trace.outputs])
         out = trace.value_and_grad(list(tensors))
         if out is None:
             raise RuntimeError(f"{self.name}: a guard failed: these inputs take a different path than the "

@@ -263,55 +263,6 @@ def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
 
 
 @njit(cache=True)
-def strided_forward(ints, y_aux, xo, yo, vals):
-    """Replay: vals[y][i] = vals[x][offset + sum(i_k * stride_k)]."""
-    n = size_at(ints, y_aux)
-    p = params_at(ints, y_aux)
-    nd = ints[y_aux]
-    if nd == 0:
-        vals[yo] = vals[xo + ints[p]]
-        return
-    idx = np.zeros(nd, dtype=np.int64)
-    for k in range(n):
-        ix = ints[p]
-        for d in range(nd):
-            ix += idx[d] * ints[p + 1 + d]
-        vals[yo + k] = vals[xo + ix]
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            if idx[d] < ints[y_aux + 1 + d]:
-                break
-            idx[d] = 0
-            d -= 1
-
-
-@njit(cache=True)
-def gather_forward(ints, y_aux, xo, yo, vals):
-    """Replay: vals[y][i] = vals[x][index[i]]."""
-    p = params_at(ints, y_aux)
-    for k in range(size_at(ints, y_aux)):
-        vals[yo + k] = vals[xo + ints[p + k]]
-
-
-@njit(cache=True)
-def copy_slices_forward(ints, y_aux, xo, vo, yo, has_v, vals):
-    """Replay: y = x with y[index[i]] = v[source[i]]; without v (a scalar write) the recorded values stay."""
-    n = size_at(ints, y_aux)
-    p = params_at(ints, y_aux)
-    m = ints[p]
-    written = np.zeros(n, dtype=np.bool_)
-    for i in range(m):
-        written[ints[p + 1 + i]] = True
-    for k in range(n):
-        if not written[k]:
-            vals[yo + k] = vals[xo + k]
-    if has_v:
-        for i in range(m):
-            vals[yo + ints[p + 1 + i]] = vals[vo + ints[p + 1 + m + i]]
-
-
-@njit(cache=True)
 def strided_backward(ints, y_aux, xo, yo, adj):
     """y was read from x at offset + sum(i_k * stride_k): scatter-add adj[y] back (repeats accumulate)."""
     n = size_at(ints, y_aux)
@@ -344,6 +295,49 @@ def strided_backward(ints, y_aux, xo, yo, adj):
             row -= ints[p + 1 + d] * dims[d]
             idx[d] = 0
             d -= 1
+
+
+@njit(cache=True)
+def strided_forward(ints, y_aux, xo, yo, vals):
+    """y[i] = x[offset + sum(i_k * stride_k)] (the forward replay of a STRIDED record)."""
+    n = size_at(ints, y_aux)
+    p = params_at(ints, y_aux)
+    nd = ints[y_aux]
+    dims = out_dims(ints, y_aux)
+    idx = np.zeros(nd, dtype=np.int64)
+    for k in range(n):
+        ix = ints[p]
+        for d in range(nd):
+            ix += idx[d] * ints[p + 1 + d]
+        vals[yo + k] = vals[xo + ix]
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < dims[d]:
+                break
+            idx[d] = 0
+            d -= 1
+
+
+@njit(cache=True)
+def gather_forward(ints, y_aux, xo, yo, vals):
+    """y[i] = x[index[i]]."""
+    n = size_at(ints, y_aux)
+    p = params_at(ints, y_aux)
+    for k in range(n):
+        vals[yo + k] = vals[xo + ints[p + k]]
+
+
+@njit(cache=True)
+def copy_slices_forward(ints, y_aux, xo, vo, yo, has_v, fill, vals):
+    """y = x, then y[index[i]] = v[source[i]] (or the scalar `fill` when there is no v)."""
+    n = size_at(ints, y_aux)
+    p = params_at(ints, y_aux)
+    m = ints[p]
+    for k in range(n):
+        vals[yo + k] = vals[xo + k]
+    for i in range(m):
+        vals[yo + ints[p + 1 + i]] = vals[vo + ints[p + 1 + m + i]] if has_v else fill
 
 
 @njit(cache=True)

@@ -86,15 +86,27 @@ T = _op(STRIDED, "TBackward0")
 PERMUTE = _op(STRIDED, "PermuteBackward0")
 EXPAND = _op(STRIDED, "ExpandBackward0")
 ALIAS = _op(STRIDED, "AliasBackward0")
+SPLIT = _op(STRIDED, "SplitBackward0")                      # split by a size, chunk: one record per output view
+SPLIT_WITH_SIZES = _op(STRIDED, "SplitWithSizesBackward0")
+UNBIND = _op(STRIDED, "UnbindBackward0")
+DIAGONAL = _op(STRIDED, "DiagonalBackward0")
+DIAG_COPY = _op(STRIDED, "DiagonalBackward0_copy")          # torch.diag of a matrix: a copy of the diagonal
 
 # gathers by explicit flat index: y[i] = x[index[i]]
 INDEX = _op(GATHER, "IndexBackward0")
+INDEX_SELECT = _op(GATHER, "IndexSelectBackward0")
+GATHER_DIM = _op(GATHER, "GatherBackward0")                 # gather, take_along_dim
+FLIP = _op(GATHER, "FlipBackward0")
+ROLL = _op(GATHER, "RollBackward0")
+REPEAT = _op(GATHER, "RepeatBackward0")                     # repeat, tile
 
 # functional form of an in-place write: y = x, then y[index[i]] = v[source[i]]
 COPY_SLICES = _op(INDEX_PUT, "torch::autograd::CopySlices", 2)   # a write through a view of the base
 INDEX_PUT_OP = _op(INDEX_PUT, "IndexPutBackward0", 2)              # x[advanced index] = v
 FILL = _op(INDEX_PUT, "FillBackward3", 2)                          # x[...] = scalar
 COPY = _op(INDEX_PUT, "torch::autograd::CopyBackwards", 2)                          # x[...] = tensor
+SCATTER = _op(INDEX_PUT, "ScatterBackward0", 2)                    # scatter(dim, index, src)
+SCATTER_VALUE = _op(INDEX_PUT, "ScatterBackward1")                 # scatter(dim, index, value): const = value
 
 # matrix products
 MM = _op(MATMUL, "MmBackward0", 2, reads="ab")
@@ -111,6 +123,20 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # tapegrad.custom_op: a user's numba kernels, called through a function pointer; params:
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
+
+# layout (tapegrad/_kernels/layout.py). Sparse maps: y = const, then y[out[j]] += x[in[j]] for the
+# params [m, out..., in...] (positions no pair writes keep the constant: padding, the zeroed triangle)
+TRIL = _op(LAYOUT, "TrilBackward0")
+TRIU = _op(LAYOUT, "TriuBackward0")
+CONSTANT_PAD = _op(LAYOUT, "ConstantPadNdBackward0")
+DIAG_EMBED = _op(LAYOUT, "DiagEmbedBackward0")             # torch.diag of a vector
+TRACE = _op(LAYOUT, "TraceBackward0")
+# concatenation of a, b and the extra inputs along dim; params [n_extra, gids..., dim]
+CAT = _op(LAYOUT, "CatBackward0", 2, extra=True)
+STACK = _op(LAYOUT, "StackBackward0", 2, extra=True)
+# y = x, then y[pos[j]] += v[src[j]]; params [m, pos..., src...]
+SCATTER_ADD = _op(LAYOUT, "ScatterAddBackward0", 2)
+INDEX_PUT_ACC = _op(LAYOUT, "IndexPutBackward0", 2)         # index_put_(..., accumulate=True)
 
 # reductions beyond sum and mean, whose backward reads values (same layout: params are y's keepdim shape); const: see each line
 PROD_ALL = _op(REDUCE, "ProdBackward0", reads="ay")

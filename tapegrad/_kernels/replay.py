@@ -13,6 +13,7 @@ from .elementwise import binary_forward, binary_value, unary_forward, unary_valu
 from .guard import guard_forward
 from .matmul import matmul_forward
 from .movement import broadcast_add, copy_slices_forward, gather_forward, reduce_forward, strided_forward
+from .layout import layout_forward
 from .order import order_forward
 from .sweep import reverse_sweep
 from .ternary import ternary_forward
@@ -49,7 +50,9 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
         elif fam == op.GATHER:
             gather_forward(ints, aux[i], off[pa], yo, vals)
         elif fam == op.INDEX_PUT:
-            copy_slices_forward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, pb >= 0, vals)
+            copy_slices_forward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, pb >= 0, const[i], vals)
+        elif fam == op.LAYOUT:
+            layout_forward(o, ints, aux, off, const, base, i, pa, pb, vals)
         elif fam == op.MATMUL:
             alpha = const[i] if o == op.ADDMM else 1.0
             matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, alpha, vals)

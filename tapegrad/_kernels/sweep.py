@@ -6,6 +6,7 @@ from . import opcodes as op
 from .common import params_at, size_at
 from .custom import custom_backward
 from .elementwise import binary_backward, binary_partials, unary_backward, unary_derivative
+from .layout import layout_backward
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
@@ -94,6 +95,8 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
                 lowest = min(lowest, pc)
         elif fam == op.ORDER:
             order_backward(o, ints, aux[i], off[pa], yo, vals, adj)
+        elif fam == op.LAYOUT:
+            lowest = layout_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, adj, need, lowest)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))

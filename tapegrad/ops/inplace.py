@@ -6,10 +6,10 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, current_gid, record, source_gid
-from ._common import SCALAR_TYPES, as_operand, attach, constant
+from ..tensor import Tensor, current_gid, needs_grad, record, source_gid
+from ._common import SCALAR_TYPES, as_operand, attach, constant, wrap_dim
 from .elementwise import add, div, mul, sub
-from .shape import _normalize_index, view_index
+from .shape import _check_index_dims, _dim_positions, _index_array, _normalize_index, torch_index, view_index
 
 LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 VIEW_OF_LEAF_IN_PLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
@@ -110,29 +110,23 @@ def setitem(t, idx, value):
         raise RuntimeError(VIEW_OF_LEAF_IN_PLACE)   # PyTorch writes a partial index through a view
     if not (_state.tape.grad_enabled and (t._rg or value_rg)):
         target = t._ensure_array()
+        positions = _write_positions(target, nidx, vdata)
         invalidate(t)
-        try:
-            target[nidx] = vdata
-        except (ValueError, IndexError) as err:
-            raise RuntimeError(f"setitem: {err}") from None
+        target[np.unravel_index(positions, target.shape)] = np.broadcast_to(vdata, positions.shape)
         return
 
     def compute(src):
         d = np.array(src._data, copy=True)
-        try:
-            d[nidx] = vdata
-        except (ValueError, IndexError) as err:
-            raise RuntimeError(f"setitem: {err}") from None
-        positions = np.arange(d.size).reshape(d.shape)[nidx]
+        positions = _write_positions(d, nidx, vdata)
+        d[np.unravel_index(positions, d.shape)] = np.broadcast_to(vdata, positions.shape)
         if value.__class__ is Tensor:
             sources = np.broadcast_to(np.arange(vdata.size).reshape(np.shape(vdata)), positions.shape)
             inputs = (src, value)
         else:
             sources = np.zeros(positions.shape, np.int64)
             inputs = (src,)
-        tape = _state.tape
-        aux = tape.put_ints((d.ndim, *d.shape, positions.size, *positions.reshape(-1), *sources.reshape(-1)))
-        return record(opcode, inputs, d, aux=aux)
+        return _write_record(opcode, inputs, d, positions, sources,
+                             0.0 if value.__class__ is Tensor or isinstance(value, complex) else float(value))
 
     # the node PyTorch records for each kind of write
     if any(isinstance(i, np.ndarray) or isinstance(i, bool) for i in nidx):
@@ -143,6 +137,115 @@ def setitem(t, idx, value):
         opcode = op.COPY_SLICES
 
     apply_inplace("setitem", t, compute)
+
+
+def _write_positions(d, nidx, vdata):
+    """The flat positions in d that d[nidx] = vdata writes, after checking vdata broadcasts to them."""
+    positions = torch_index(np.arange(np.size(d)).reshape(np.shape(d)), nidx)
+    try:
+        np.broadcast_to(vdata, positions.shape)
+    except ValueError:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(np.shape(vdata))} cannot be broadcast to "
+                           f"indexing result of shape {list(positions.shape)}") from None
+    return positions
+
+
+def _write_record(opcode, inputs, data, positions, sources, const=0.0):
+    """Record y = x written at positions (params [m, positions..., sources...]); a constant without grad."""
+    if not needs_grad(*inputs):
+        return constant(data)
+    positions, sources = np.asarray(positions).reshape(-1), np.asarray(sources).reshape(-1)
+    aux = _state.tape.put_ints((data.ndim, *data.shape, positions.size, *positions, *sources))
+    return record(opcode, inputs, data, aux=aux, const=const)
+
+
+def _scatter_positions(name, input, dim, index, src_shape):
+    """(positions in input, positions in src) of scatter's writes: input[c with c[dim] = index[c]] <- src[c]."""
+    idx = _index_array(name, index)
+    if idx.dtype.kind in "iu" and isinstance(index, Tensor) and index._data.dtype != np.int64:
+        raise RuntimeError("scatter(): Expected dtype int64 for index")
+    shape = input._data.shape
+    dim = wrap_dim(dim, len(shape), name)
+    _check_index_dims(name, shape, idx.shape, dim, src_shape)
+    pos = _dim_positions(shape, idx, dim, name)
+    if idx.ndim == 0 or len(src_shape) == 0:
+        src = np.zeros(idx.shape, np.int64)
+    else:
+        src = np.ravel_multi_index(np.indices(idx.shape), src_shape) if idx.size else np.zeros(idx.shape, np.int64)
+    return pos.reshape(-1), src.reshape(-1)
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """A copy of input with src's elements (or a scalar value) written at input[c with c[dim] = index[c]]."""
+    if reduce is not None:
+        raise NotImplementedError("scatter: the reduce argument is not supported yet")
+    if src is None:
+        src = value
+    d = input._ensure_array()
+    data = np.array(d, copy=True)
+    if isinstance(src, Tensor):
+        if src._data.dtype != d.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        pos, srcpos = _scatter_positions("scatter", input, dim, index, src._data.shape)
+        data.reshape(-1)[pos] = np.asarray(src._data).reshape(-1)[srcpos]
+        return _write_record(op.SCATTER, (input, src), data, pos, srcpos)
+    pos, srcpos = _scatter_positions("scatter", input, dim, index, np.shape(index))
+    data.reshape(-1)[pos] = src
+    return _write_record(op.SCATTER_VALUE, (input,), data, pos, srcpos, float(src))
+
+
+def scatter_add(input, dim, index, src):
+    """A copy of input with src's elements added at input[c with c[dim] = index[c]] (repeats accumulate)."""
+    d = input._ensure_array()
+    if not isinstance(src, Tensor) or src._data.dtype != d.dtype:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    pos, srcpos = _scatter_positions("scatter_add", input, dim, index, src._data.shape)
+    data = np.array(d, copy=True)
+    np.add.at(data.reshape(-1), pos, np.asarray(src._data).reshape(-1)[srcpos])
+    return _write_record(op.SCATTER_ADD, (input, src), data, pos, srcpos)
+
+
+def scatter_(input, dim, index, src=None, *, value=None, reduce=None):
+    return apply_inplace("scatter_", input, lambda s: scatter(s, dim, index, src, value=value, reduce=reduce))
+
+
+def scatter_add_(input, dim, index, src):
+    return apply_inplace("scatter_add_", input, lambda s: scatter_add(s, dim, index, src))
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """input[indices] = values, or += with accumulate (repeated positions then add up)."""
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError("index_put_(): argument 'indices' must be tuple of Tensors")
+    indices = tuple(indices)
+    if not accumulate:
+        setitem(input, indices, values)
+        return input
+    nidx, _ = _normalize_index(indices)
+    if not isinstance(values, Tensor):
+        values = as_operand(values, "index_put_")
+        values = values if isinstance(values, Tensor) else constant(np.asarray(values, input._data.dtype))
+
+    def compute(src):
+        d = np.array(src._data, copy=True)
+        try:
+            positions = np.arange(d.size).reshape(d.shape)[nidx]
+            sources = np.broadcast_to(np.arange(values._data.size).reshape(values._data.shape), positions.shape)
+        except IndexError as err:
+            raise IndexError(str(err).replace("axis", "dimension")) from None
+        except ValueError:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
+                               f"indexing result of shape {list(positions.shape)}") from None
+        np.add.at(d.reshape(-1), positions.reshape(-1), np.asarray(values._data).reshape(-1)[sources.reshape(-1)])
+        return _write_record(op.INDEX_PUT_ACC, (src, values), d, positions, sources)
+
+    return apply_inplace("index_put_", input, compute)
+
+
+def index_put(input, indices, values, accumulate=False):
+    """Out-of-place index_put_ (on a copy of input)."""
+    from .elementwise import clone
+    return index_put_(clone(input), indices, values, accumulate)
 
 
 def _whole(idx, t):
@@ -191,5 +294,6 @@ def _iop(fn):
     return inplace
 
 
-attach(add_, sub_, mul_, div_, fill_, zero_, copy_, __setitem__=setitem,
+attach(add_, sub_, mul_, div_, fill_, zero_, copy_, scatter, scatter_, scatter_add, scatter_add_, index_put_,
+       index_put, __setitem__=setitem,
        __iadd__=_iop(add_), __isub__=_iop(sub_), __imul__=_iop(mul_), __itruediv__=_iop(div_))
