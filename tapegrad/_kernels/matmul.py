@@ -1,4 +1,4 @@
-"""Backward kernels of matrix products (numba's np.dot calls BLAS through scipy)."""
+"""Backward and forward-replay kernels of matrix products (numba's np.dot calls BLAS through scipy)."""
 import numpy as np
 from numba import njit
 
@@ -12,8 +12,8 @@ def _mat(vals, o, r, c):
 
 @njit(cache=True)
 def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, alpha, vals, adj):
-    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, ADDMM and BMM."""
-    if o == op.DOT:
+    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, VDOT, ADDMM, BMM."""
+    if o == op.DOT or o == op.VDOT:
         n = ints[a_aux + 1]
         g = adj[yo] * alpha
         for k in range(n):
@@ -53,3 +53,41 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
             _mat(adj, ao + t * m * kk, m, kk)[:, :] += np.dot(G, B.T)
         if need_b:
             _mat(adj, bo + t * kk * n, kk, n)[:, :] += np.dot(A.T, G)
+
+
+@njit(cache=True)
+def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
+    """Recompute y = alpha * a @ b into vals[yo:] (forward replay); ADDMM's beta * input term is added by
+    addmm_forward_input."""
+    if o == op.DOT or o == op.VDOT:
+        n = ints[a_aux + 1]
+        vals[yo] = alpha * np.dot(vals[ao:ao + n], vals[bo:bo + n])
+        return
+    if o == op.MV:
+        m, n = ints[a_aux + 1], ints[a_aux + 2]
+        vals[yo:yo + m] = np.dot(_mat(vals, ao, m, n), vals[bo:bo + n])
+        return
+    nb = 1
+    if o == op.BMM:
+        nb = ints[a_aux + 1]
+        m, kk, n = ints[a_aux + 2], ints[a_aux + 3], ints[b_aux + 3]
+    else:
+        m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
+    for t in range(nb):
+        prod = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
+        _mat(vals, yo + t * m * n, m, n)[:, :] = alpha * prod
+
+
+@njit(cache=True)
+def addmm_forward_input(ints, y_aux, c_aux, co, yo, beta, vals):
+    """ADDMM's forward replay, second half: add beta * input, broadcast to the output's (m, n) shape."""
+    if beta == 0.0:
+        return      # like PyTorch, beta = 0 ignores the input (even nan or inf in it)
+    m, n = ints[y_aux + 1], ints[y_aux + 2]
+    nd = ints[c_aux]
+    rows = ints[c_aux + 1] if nd == 2 else 1
+    cols = ints[c_aux + nd] if nd >= 1 else 1
+    for i in range(m):
+        for j in range(n):
+            c = vals[co + (i if rows > 1 else 0) * cols + (j if cols > 1 else 0)]
+            vals[yo + i * n + j] += beta * c
