@@ -49,7 +49,7 @@ def linalg_backward(o, ints, y_aux, ao, bo, yo, need_a, need_b, vals, adj):
     p = params_at(ints, y_aux)
     nb, n, k = ints[p], ints[p + 1], ints[p + 2]
     if o == op.LINALG_SLOGDET_SIGN:
-        return
+        return      # the sign is piecewise constant
     for t in range(nb):
         gA = _mat(adj, ao + t * n * n, n, n)
         if o == op.LINALG_SOLVE:

@@ -73,6 +73,8 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
         elif fam == op.LINALG:
             linalg_backward(o, ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, vals, adj)
+            if o == op.LINALG_SLOGDET_SIGN:
+                need_a = False      # as in PyTorch, the sign passes no gradient (its input's grad stays None)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))

@@ -295,17 +295,17 @@ def tensordot(a, b, dims=2):
     if isinstance(dims, (int, np.integer)):
         if dims < 0:
             raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
-        da, db = list(range(len(sa) - dims, len(sa))), list(range(dims))
+        given_a, given_b = list(range(-dims, 0)), list(range(dims))
     else:
-        da, db = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
-    if len(da) != len(db):
+        given_a, given_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+    if len(given_a) != len(given_b):
         raise RuntimeError("both dimension lists should have same length")
-    da = [wrap_dim(d, len(sa), "tensordot") for d in da]
-    db = [wrap_dim(d, len(sb), "tensordot") for d in db]
-    for x, y in zip(da, db):
+    da = [wrap_dim(d, len(sa), "tensordot") for d in given_a]
+    db = [wrap_dim(d, len(sb), "tensordot") for d in given_b]
+    for x, y, gx, gy in zip(da, db, given_a, given_b):
         if sa[x] != sb[y]:
-            raise RuntimeError(f"contracted dimensions need to match, but first has size {sa[x]} in dim {x} and "
-                               f"second has size {sb[y]} in dim {y}")
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {sa[x]} in dim {gx} and "
+                               f"second has size {sb[y]} in dim {gy}")
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_C_NAME[a.dtype.name]} != "
                            f"{_C_NAME[b.dtype.name]}")
@@ -386,15 +386,24 @@ def einsum(equation, *operands):
             raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(labels)}) does not match "
                                f"the number of dimensions ({nd}) for operand {k} and no ellipsis was given")
         per_op.append(labels)
-    # ellipsis dims are labelled ('...', distance from the right end) so they align like broadcasting
+    # ellipsis dims are labelled ('...', distance from the right end) so they align like broadcasting; an operand
+    # whose ellipsis covers fewer dims gets size-1 ones, as in PyTorch (so they are shared, not one-sided)
     ell = [("...", n_ell - j) for j in range(n_ell)]
+    operands = list(operands)
+    for k, labels in enumerate(per_op):
+        if any(isinstance(lab, tuple) for lab in labels) or "..." in _parse_term(terms[k], f"operand {k}"):
+            own = [lab for lab in labels if isinstance(lab, tuple)]
+            at = labels.index(own[0]) if own else _parse_term(terms[k], f"operand {k}").index("...")
+            for _ in range(n_ell - len(own)):
+                operands[k] = operands[k].unsqueeze(at)
+            per_op[k] = labels[:at] + ell + labels[at + len(own):]
     sizes = {}
     for k, (labels, x) in enumerate(zip(per_op, operands)):
         seen = {}
         for lab, s in zip(labels, x._data.shape):
             if lab in seen and seen[lab] != s:
                 raise RuntimeError(f"einsum(): subscript {lab} is repeated for operand {k} but the sizes don't "
-                                   f"match, {seen[lab]} != {s}")
+                                   f"match, {s} != {seen[lab]}")
             seen[lab] = s
             if lab in sizes and s != sizes[lab] and s != 1 and sizes[lab] != 1:
                 raise RuntimeError(f"einsum(): subscript {lab} has size {s} for operand {k} which does not "
@@ -479,6 +488,22 @@ def _contract_pair(x, xl, y, yl, later, sizes, out_labels):
     batch = [lab for lab in shared if lab in later]
     left = [lab for lab in xl if lab not in shared]
     right = [lab for lab in yl if lab not in shared]
+    if out_labels is not None:
+        # the last pair: order batch/left/right so that bmm's result is already in the output order, as in
+        # PyTorch (whose graph then ends in a view); one-sided labels leading the output become batch labels
+        p = max([out_labels.index(lab) + 1 for lab in batch], default=0)
+        while not _two_blocks([lab in xl for lab in out_labels[p:]]):
+            p += 1
+        for lab in out_labels[:p]:
+            if lab not in xl:
+                x, xl = x.unsqueeze(-1), xl + [lab]
+            if lab not in yl:
+                y, yl = y.unsqueeze(-1), yl + [lab]
+        batch = out_labels[:p]
+        left = [lab for lab in out_labels[p:] if lab in xl]
+        right = [lab for lab in out_labels[p:] if lab in yl]
+        if left and right and out_labels.index(right[0]) < out_labels.index(left[0]):
+            x, xl, y, yl, left, right = y, yl, x, xl, right, left
     x = _expand_to(x, xl, sizes, batch + summed)
     y = _expand_to(y, yl, sizes, batch + summed)
     size = lambda labs: int(np.prod([sizes[lab] for lab in labs]))
@@ -488,6 +513,12 @@ def _contract_pair(x, xl, y, yl, later, sizes, out_labels):
     ys = yp.reshape(size(batch), size(summed), size(right))
     out = bmm(xs, ys).reshape(*[sizes[lab] for lab in batch + left + right])
     return out, batch + left + right
+
+
+def _two_blocks(flags):
+    """Whether a list of booleans is all True then all False, or all False then all True."""
+    changes = sum(1 for a, b in zip(flags, flags[1:]) if a != b)
+    return changes <= 1
 
 
 def _aligned(x, labels, order):
