@@ -14,8 +14,8 @@ from .ops.elementwise import (abs, add, allclose, clone, cos, div, eq, equal, ex
 from .ops.elementwise import mul as multiply, sub as subtract, div as divide, neg as negative, abs as absolute
 from .ops.reduce import mean, sum
 from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select, squeeze, t, transpose, unsqueeze)
-from .ops.linalg import (addmm, bmm, cholesky, det, dot, einsum, inv as inverse, kron, matmul, mm, mv, outer,
-                         outer as ger, slogdet, tensordot, vdot)
+from .ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cholesky, det, dot, einsum, inv as inverse, kron,
+                         matmul, mm, mv, outer, outer as ger, slogdet, tensordot, vdot)
 from . import linalg
 from . import autograd
 from . import nn

@@ -208,14 +208,18 @@ def _replay(out, kernel_args):
 def _linalg_replay(out):
     def run(tape, p, yo):
         pa, pb = tape.a[p] - tape.base, tape.b[p] - tape.base
-        linalg_forward(int(tape.ops[p]), tape.ints, int(tape.aux[p]), int(tape.off[pa]),
-                       int(tape.off[pb]) if tape.b[p] >= 0 else 0, yo, tape.vals)
+        linalg_forward(int(tape.ops[p]), tape.ints, int(tape.aux[p]), int(tape.aux[pa]), int(tape.off[pa]),
+                       int(tape.off[pb]) if tape.b[p] >= 0 else 0, yo, float(tape.const[p]), tape.vals)
     _replay(out, run)
 
 
 def _square(shape, seed=0):
     n = shape[-1]
     return tg.tensor(np.random.default_rng(seed).standard_normal(shape) + 3 * n * np.eye(n), requires_grad=True)
+
+
+def _rand(shape, seed=0):
+    return tg.tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=True)
 
 
 @pytest.mark.parametrize("make", [
@@ -228,8 +232,12 @@ def _square(shape, seed=0):
     lambda: tg.linalg.slogdet(-_square((3, 3))).sign,
     lambda: tg.linalg.cholesky(_square((2, 3, 3)) @ _square((2, 3, 3), 1).mT * 0.0 + _square((3, 3)) @ _square((3, 3)).mT),
     lambda: tg.cholesky(_square((3, 3)) @ _square((3, 3)).mT),
+    lambda: tg.addmv(_rand((2,)), _rand((2, 3)), _rand((3,)), beta=0.5, alpha=2.0),
+    lambda: tg.baddbmm(_rand((3, 1)), _rand((2, 3, 2)), _rand((2, 2, 3)), beta=-1.5),
+    lambda: tg.addbmm(_rand((1,)), _rand((2, 3, 2)), _rand((2, 2, 3)), alpha=0.5),
+    lambda: tg.addbmm(_rand((1,)) * float("nan"), _rand((2, 3, 2)), _rand((2, 2, 3)), beta=0),
 ], ids=["solve", "solve_vector", "inv", "det_batch", "det", "slogdet", "slogdet_sign", "linalg_cholesky",
-        "cholesky"])
+        "cholesky", "addmv", "baddbmm", "addbmm", "addbmm_beta0"])
 def test_linalg_forward_kernels_replay_the_eager_value(make):
     _linalg_replay(make())
 

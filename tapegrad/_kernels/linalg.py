@@ -1,6 +1,7 @@
-"""Backward and forward-replay kernels of the LINALG family: solve, inv, det, slogdet, cholesky.
+"""Backward and forward-replay kernels of the LINALG family: solve, inv, det, slogdet, cholesky, and the
+scaled sums of addmv / baddbmm / addbmm (y = beta * input + product, input broadcast).
 
-Each record holds a batch of square (n, n) matrices; its params after the output shape are [n_batch, n, k]
+Each record of the matrix functions holds a batch of square (n, n) matrices; its params after the output shape are [n_batch, n, k]
 (k: right-hand-side columns of solve, else unused). The kernels loop over the batch on contiguous 2-D slices
 and call numba's np.linalg (LAPACK through scipy).
 """
@@ -8,7 +9,8 @@ import numpy as np
 from numba import njit
 
 from . import opcodes as op
-from .common import params_at
+from .common import broadcast_strides, out_dims, params_at, size_at
+from .movement import unbroadcast_add
 
 
 @njit(cache=True)
@@ -44,8 +46,20 @@ def _cholesky_grad(L, G):
 
 
 @njit(cache=True)
-def linalg_backward(o, ints, y_aux, ao, bo, yo, need_a, need_b, vals, adj):
-    """Accumulate the input adjoints of one LINALG record from its output adjoint."""
+def _is_scaled_sum(o):
+    return o == op.ADDMV or o == op.BADDBMM or o == op.ADDBMM
+
+
+@njit(cache=True)
+def linalg_backward(o, ints, y_aux, a_aux, ao, bo, yo, need_a, need_b, c, vals, adj):
+    """Accumulate the input adjoints of one LINALG record from its output adjoint (c: the record's constant)."""
+    if _is_scaled_sum(o):
+        if need_a:
+            unbroadcast_add(ints, y_aux, a_aux, ao, yo, c, adj)
+        if need_b:
+            n = size_at(ints, y_aux)
+            adj[bo:bo + n] += adj[yo:yo + n]
+        return
     p = params_at(ints, y_aux)
     nb, n, k = ints[p], ints[p + 1], ints[p + 2]
     if o == op.LINALG_SLOGDET_SIGN:
@@ -81,8 +95,36 @@ def linalg_backward(o, ints, y_aux, ao, bo, yo, need_a, need_b, vals, adj):
 
 
 @njit(cache=True)
-def linalg_forward(o, ints, y_aux, ao, bo, yo, vals):
+def _scaled_sum_forward(ints, y_aux, a_aux, ao, bo, yo, beta, vals):
+    """y = beta * input (broadcast to y's shape) + product; beta = 0 ignores the input, as PyTorch does."""
+    n = size_at(ints, y_aux)
+    vals[yo:yo + n] = vals[bo:bo + n]
+    if beta == 0.0 or n == 0:
+        return
+    nd = ints[y_aux]
+    dims = out_dims(ints, y_aux)
+    strides = broadcast_strides(ints, y_aux, a_aux)
+    idx = np.zeros(nd, dtype=np.int64)
+    src = 0
+    for k in range(n):
+        vals[yo + k] += beta * vals[ao + src]
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            src += strides[d]
+            if idx[d] < dims[d]:
+                break
+            src -= strides[d] * dims[d]
+            idx[d] = 0
+            d -= 1
+
+
+@njit(cache=True)
+def linalg_forward(o, ints, y_aux, a_aux, ao, bo, yo, c, vals):
     """Recompute one LINALG record's output values into vals[yo:] from its inputs' values (forward replay)."""
+    if _is_scaled_sum(o):
+        _scaled_sum_forward(ints, y_aux, a_aux, ao, bo, yo, c, vals)
+        return
     p = params_at(ints, y_aux)
     nb, n, k = ints[p], ints[p + 1], ints[p + 2]
     for t in range(nb):

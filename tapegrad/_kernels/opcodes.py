@@ -123,6 +123,10 @@ LINALG_SLOGDET = _op(LINALG, "LinalgSlogdetBackward0", 1, reads="a")       # the
 LINALG_SLOGDET_SIGN = _op(LINALG, "LinalgSlogdetBackward0", 1)             # the sign output: zero gradient
 LINALG_CHOLESKY = _op(LINALG, "LinalgCholeskyExBackward0", 1, reads="y")
 CHOLESKY = _op(LINALG, "CholeskyBackward0", 1, reads="y")                  # the deprecated torch.cholesky
+# y = const * input (broadcast) + product, the product recorded before by mv / bmm / bmm+sum (times alpha)
+ADDMV = _op(LINALG, "AddmvBackward0", 2)
+BADDBMM = _op(LINALG, "BaddbmmBackward0", 2)
+ADDBMM = _op(LINALG, "AddbmmBackward0", 2)
 
 N_OPCODES = max(NAMES) + 1
 

@@ -72,7 +72,8 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
         elif fam == op.LINALG:
-            linalg_backward(o, ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, vals, adj)
+            linalg_backward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b,
+                            const[i], vals, adj)
             if o == op.LINALG_SLOGDET_SIGN:
                 need_a = False      # as in PyTorch, the sign passes no gradient (its input's grad stays None)
         elif fam == op.CUSTOM:

@@ -253,13 +253,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
         raise RuntimeError(f"self and mat2 must have the same dtype, but got {_tn(input.dtype)} and "
                            f"{_tn(mat1.dtype)}")
     shape = (a.shape[0], b.shape[1])
-    try:
-        if np.broadcast_shapes(c.shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise RuntimeError(f"The expanded size of the tensor ({shape[-1]}) must match the existing size "
-                           f"({c.shape[-1] if c.ndim else 1}) at non-singleton dimension {max(c.ndim - 1, 0)}.  "
-                           f"Target sizes: {list(shape)}.  Tensor sizes: {list(c.shape)}") from None
+    _check_expands_to(c.shape, shape)
     prod = a @ b
     out = (c * c.dtype.type(beta) if beta != 1 else c) + (prod * prod.dtype.type(alpha) if alpha != 1 else prod)
     if beta == 0:
@@ -275,6 +269,65 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     aux = tape.put_ints((2, *shape, 1, ic, beta_bits))
     gid = tape.push(op.ADDMM, ia, ib, out, aux, float(alpha))
     return _result(out, gid, tape.seg)
+
+
+def _check_expands_to(own, shape):
+    """PyTorch's error when the `input` of addmm / addmv / baddbmm / addbmm does not broadcast to the product."""
+    lead = len(shape) - len(own)
+    for k in range(len(shape) - 1, -1, -1):
+        s = own[k - lead] if k >= lead else 1
+        if lead < 0 or (s != 1 and s != shape[k]):
+            raise RuntimeError(f"The expanded size of the tensor ({shape[k]}) must match the existing size ({s}) at "
+                               f"non-singleton dimension {k}.  Target sizes: {list(shape)}.  Tensor sizes: "
+                               f"{list(own)}")
+
+
+def _scaled_sum(opcode, name, input, product, beta, alpha):
+    """beta * input + alpha * product, recorded as `opcode` over (input, alpha * product)."""
+    if input.dtype != product.dtype:
+        raise RuntimeError(f"{name}: expected self and the product to have the same dtype, but got "
+                           f"{_tn(input.dtype)} and {_tn(product.dtype)}")
+    if alpha != 1:
+        product = product * alpha
+    p, c = product._data, input._data
+    out = p.copy() if beta == 0 else p + c * c.dtype.type(beta)      # beta = 0 ignores input (nan included)
+    out = np.ascontiguousarray(out, dtype=p.dtype)
+    if not needs_grad(input, product):
+        return constant(out)
+    return record(opcode, (input, product), out, aux=_state.tape.put_ints((out.ndim, *out.shape, 1, 0, 0)),
+                  const=float(beta))
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat @ vec), input broadcast to the product's shape."""
+    _require_tensors("addmv", input, mat, vec)
+    _check_mv(mat._data.shape, vec._data.shape, mat.dtype, vec.dtype)
+    _check_expands_to(input._data.shape, mat._data.shape[:1])
+    return _scaled_sum(op.ADDMV, "addmv", input, mv(mat, vec), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2), input broadcast to the product's shape."""
+    _require_tensors("baddbmm", input, batch1, batch2)
+    _check_bmm(batch1._data.shape, batch2._data.shape, batch1.dtype, batch2.dtype)
+    _check_expands_to(input._data.shape, batch1._data.shape[:2] + batch2._data.shape[2:])
+    return _scaled_sum(op.BADDBMM, "baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (the sum over the batch of batch1[i] @ batch2[i])."""
+    _require_tensors("addbmm", input, batch1, batch2)
+    _check_bmm(batch1._data.shape, batch2._data.shape, batch1.dtype, batch2.dtype)
+    _check_expands_to(input._data.shape, batch1._data.shape[1:2] + batch2._data.shape[2:])
+    return _scaled_sum(op.ADDBMM, "addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def vecdot(x, y, *, dim=-1):
+    """Dot products along `dim` (broadcasting the other dims): (x * y).sum(dim), as PyTorch records it."""
+    _require_tensors("vecdot", x, y)
+    if x._data.ndim == 1 and y._data.ndim == 1 and dim in (-1, 0):
+        return vdot(x, y)       # what PyTorch records for two vectors
+    return (x * y).sum(dim)
 
 
 def outer(input, vec2):
@@ -690,5 +743,5 @@ def _rmatmul(self, other):
     return matmul(other, self)
 
 
-attach(mm, mv, dot, vdot, bmm, matmul, addmm, outer, kron, cholesky, __matmul__=matmul, __rmatmul__=_rmatmul,
+attach(mm, mv, dot, vdot, bmm, matmul, addmm, addmv, baddbmm, addbmm, outer, kron, cholesky, __matmul__=matmul, __rmatmul__=_rmatmul,
        ger=outer, inverse=inv, det=det, slogdet=slogdet)

@@ -60,6 +60,20 @@ def _einsum_args(draw, equation):
 
 
 @st.composite
+def _scaled_sum_args(draw, kind):
+    """(input, mat/batch1, vec/batch2, beta, alpha) for addmv ("mv"), baddbmm ("bmm"), addbmm ("sum")."""
+    b, n, k, m = (draw(st.integers(1, 3)) for _ in range(4))
+    if kind == "mv":
+        left, right, out = (n, k), (k,), (n,)
+    else:
+        left, right, out = (b, n, k), (b, k, m), ((b, n, m) if kind == "bmm" else (n, m))
+    own = tuple(1 if draw(st.booleans()) else s for s in out)[draw(st.integers(0, len(out))):]
+    beta = draw(st.sampled_from([1.0, 0.5, -2.0, 0.0]))
+    alpha = draw(st.sampled_from([1.0, -1.5, 0.5]))
+    return draw(_t(shape=own)), draw(_t(shape=left)), draw(_t(shape=right)), beta, alpha
+
+
+@st.composite
 def _vectors(draw, same=True):
     n = draw(st.integers(1, 4))
     return draw(_t(shape=(n,))), draw(_t(shape=(n if same else draw(st.integers(1, 4)),)))
@@ -95,6 +109,12 @@ for _eq in ("ij,jk->ik", "ij,jk", "ii", "ii->i", "iij->j", "ij->ji", "ij->", "i,
             "...ij,...jk", "ij,ij->ij", "ij,jk,kl->il", "ijk,jil->kl", "i...->...", "bi,bj->bij", "ij,j",
             "...,...->...", "a...,...b->ab"):
     _op(f"einsum_{_eq}", lambda L, eq, *xs: L.einsum(eq, *xs), _einsum_args(_eq))
+_op("addmv", lambda L, c, m, v, beta, alpha: L.addmv(c, m, v, beta=beta, alpha=alpha), _scaled_sum_args("mv"))
+_op("baddbmm", lambda L, c, a, b, beta, alpha: L.baddbmm(c, a, b, beta=beta, alpha=alpha), _scaled_sum_args("bmm"))
+_op("addbmm", lambda L, c, a, b, beta, alpha: L.addbmm(c, a, b, beta=beta, alpha=alpha), _scaled_sum_args("sum"))
+_op("addmv_method", lambda L, c, m, v, beta, alpha: c.addmv(m, v), _scaled_sum_args("mv"))
+_op("linalg_vecdot", lambda L, x, y: L.linalg.vecdot(x, y), _elementwise("real", "real").filter(
+    lambda xy: xy[0].ndim + xy[1].ndim > 0))
 # -- linear algebra on (batches of) square matrices ---------------------------------------------------------------
 _op("linalg_solve", lambda L, A, B: L.linalg.solve(_dominant(L, A), B), _solve_args())
 _op("linalg_inv", lambda L, A: L.linalg.inv(_dominant(L, A)), _square())
