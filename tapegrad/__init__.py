@@ -25,7 +25,9 @@ from .ops.shape import (broadcast_to, cat, chunk, concat, concatenate, diag, dia
                         stack, swapaxes, swapdims, t, take_along_dim, tile, trace, transpose, tril, triu, unbind,
                         unflatten, unsqueeze, vstack)
 from .ops.inplace import index_put, scatter, scatter_add
-from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
+from .ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cholesky, det, dot, einsum, inv as inverse, kron,
+                         matmul, mm, mv, outer, outer as ger, slogdet, tensordot, vdot)
+from . import linalg
 from . import autograd
 from . import nn
 from .compile import compile, grad, load_compiled, value_and_grad, vmap  # noqa: A004

@@ -1,4 +1,4 @@
-"""Kernels of matrix products, forward (for tg.compile's replay) and backward; numba's np.dot calls BLAS."""
+"""Backward and forward-replay kernels of matrix products (numba's np.dot calls BLAS through scipy)."""
 import numpy as np
 from numba import njit
 
@@ -12,8 +12,8 @@ def _mat(vals, o, r, c):
 
 @njit(cache=True)
 def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, alpha, vals, adj):
-    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, ADDMM and BMM."""
-    if o == op.DOT:
+    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, VDOT, ADDMM, BMM."""
+    if o == op.DOT or o == op.VDOT:
         n = ints[a_aux + 1]
         g = adj[yo] * alpha
         for k in range(n):
@@ -57,22 +57,15 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
 
 @njit(cache=True)
 def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
-    """Replay: vals[y] = alpha * a @ b for MM, MV, DOT, ADDMM and BMM (ADDMM's beta * input is added by the caller)."""
-    if o == op.DOT:
+    """Recompute y = alpha * a @ b into vals[yo:] (forward replay); ADDMM's beta * input term is added by
+    addmm_forward_input."""
+    if o == op.DOT or o == op.VDOT:
         n = ints[a_aux + 1]
-        total = 0.0
-        for k in range(n):
-            total += vals[ao + k] * vals[bo + k]
-        vals[yo] = alpha * total
+        vals[yo] = alpha * np.dot(vals[ao:ao + n], vals[bo:bo + n])
         return
     if o == op.MV:
-        m = ints[a_aux + 1]
-        n = ints[a_aux + 2]
-        for i in range(m):
-            total = 0.0
-            for j in range(n):
-                total += vals[ao + i * n + j] * vals[bo + j]
-            vals[yo + i] = alpha * total
+        m, n = ints[a_aux + 1], ints[a_aux + 2]
+        vals[yo:yo + m] = np.dot(_mat(vals, ao, m, n), vals[bo:bo + n])
         return
     nb = 1
     if o == op.BMM:
@@ -81,10 +74,20 @@ def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
     else:
         m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
     for t in range(nb):
-        Y = _mat(vals, yo + t * m * n, m, n)
-        if kk == 0:
-            Y[:, :] = 0.0
-            continue
-        Y[:, :] = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
-        if alpha != 1.0:
-            Y[:, :] *= alpha
+        prod = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
+        _mat(vals, yo + t * m * n, m, n)[:, :] = alpha * prod
+
+
+@njit(cache=True)
+def addmm_forward_input(ints, y_aux, c_aux, co, yo, beta, vals):
+    """ADDMM's forward replay, second half: add beta * input, broadcast to the output's (m, n) shape."""
+    if beta == 0.0:
+        return      # like PyTorch, beta = 0 ignores the input (even nan or inf in it)
+    m, n = ints[y_aux + 1], ints[y_aux + 2]
+    nd = ints[c_aux]
+    rows = ints[c_aux + 1] if nd == 2 else 1
+    cols = ints[c_aux + nd] if nd >= 1 else 1
+    for i in range(m):
+        for j in range(n):
+            c = vals[co + (i if rows > 1 else 0) * cols + (j if cols > 1 else 0)]
+            vals[yo + i * n + j] += beta * c

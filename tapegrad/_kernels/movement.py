@@ -376,14 +376,3 @@ def unbroadcast_add(ints, y_aux, c_aux, co, yo, beta, adj):
             adj[co + k] += beta * adj[yo + k]
         return
     _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True)
-
-
-@njit(cache=True)
-def broadcast_add(ints, y_aux, c_aux, co, yo, beta, vals):
-    """Replay of addmm's input term: vals[y] += beta * vals[c] broadcast to y's shape."""
-    n = size_at(ints, y_aux)
-    if size_at(ints, c_aux) == n:
-        for k in range(n):
-            vals[yo + k] += beta * vals[co + k]
-        return
-    _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, vals, False)

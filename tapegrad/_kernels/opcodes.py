@@ -124,6 +124,22 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
+# linear algebra (ops/linalg.py; kernels in _kernels/linalg.py). LINALG params after the output shape:
+# [n_batch, n, k]: n_batch square (n, n) matrices, k right-hand-side columns for solve
+VDOT = _op(MATMUL, "VdotBackward0", 2, reads="ab")
+DIAGONAL = _op(STRIDED, "DiagonalBackward0")     # einsum's repeated subscripts
+LINALG_SOLVE = _op(LINALG, "LinalgSolveExBackward0", 2, reads="ay")
+LINALG_INV = _op(LINALG, "LinalgInvExBackward0", 1, reads="y")
+LINALG_DET = _op(LINALG, "LinalgDetBackward0", 1, reads="a")
+LINALG_SLOGDET = _op(LINALG, "LinalgSlogdetBackward0", 1, reads="a")       # the logabsdet output
+LINALG_SLOGDET_SIGN = _op(LINALG, "LinalgSlogdetBackward0", 1)             # the sign output: zero gradient
+LINALG_CHOLESKY = _op(LINALG, "LinalgCholeskyExBackward0", 1, reads="y")
+CHOLESKY = _op(LINALG, "CholeskyBackward0", 1, reads="y")                  # the deprecated torch.cholesky
+# y = const * input (broadcast) + product, the product recorded before by mv / bmm / bmm+sum (times alpha)
+ADDMV = _op(LINALG, "AddmvBackward0", 2)
+BADDBMM = _op(LINALG, "BaddbmmBackward0", 2)
+ADDBMM = _op(LINALG, "AddbmmBackward0", 2)
+
 # layout (tapegrad/_kernels/layout.py). Sparse maps: y = const, then y[out[j]] += x[in[j]] for the
 # params [m, out..., in...] (positions no pair writes keep the constant: padding, the zeroed triangle)
 TRIL = _op(LAYOUT, "TrilBackward0")

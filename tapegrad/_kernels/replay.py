@@ -11,8 +11,9 @@ from . import opcodes as op
 from .common import params_at, size_at
 from .elementwise import binary_forward, binary_value, unary_forward, unary_value
 from .guard import guard_forward
-from .matmul import matmul_forward
-from .movement import broadcast_add, copy_slices_forward, gather_forward, reduce_forward, strided_forward
+from .linalg import linalg_forward
+from .matmul import addmm_forward_input, matmul_forward
+from .movement import copy_slices_forward, gather_forward, reduce_forward, strided_forward
 from .layout import layout_forward
 from .order import order_forward
 from .sweep import reverse_sweep
@@ -59,9 +60,10 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
             if o == op.ADDMM:
                 p = params_at(ints, aux[i])
                 beta = ints[p + 2:p + 3].view(np.float64)[0]
-                if beta != 0.0:
-                    pc = ints[p + 1] - base
-                    broadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
+                pc = ints[p + 1] - base
+                addmm_forward_input(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
+        elif fam == op.LINALG:
+            linalg_forward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, const[i], vals)
         elif fam == op.TERNARY:
             ternary_forward(o, ints, aux, off, base, i, pa, pb, const[i], vals)
         elif fam == op.GUARD:

@@ -7,6 +7,8 @@ from .common import params_at, size_at
 from .custom import custom_backward
 from .elementwise import binary_backward, binary_partials, unary_backward, unary_derivative
 from .layout import layout_backward
+from .elementwise import binary_backward, unary_backward
+from .linalg import linalg_backward
 from .matmul import matmul_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
@@ -97,6 +99,11 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             order_backward(o, ints, aux[i], off[pa], yo, vals, adj)
         elif fam == op.LAYOUT:
             lowest = layout_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, adj, need, lowest)
+        elif fam == op.LINALG:
+            linalg_backward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b,
+                            const[i], vals, adj)
+            if o == op.LINALG_SLOGDET_SIGN:
+                need_a = False      # as in PyTorch, the sign passes no gradient (its input's grad stays None)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))

@@ -1,0 +1,8 @@
+"""tapegrad.linalg: PyTorch's torch.linalg namespace (the operations live in tapegrad/ops/linalg.py)."""
+from .ops.linalg import (LinAlgError, det, inv, linalg_cholesky as cholesky, matmul, slogdet,  # noqa: F401
+                         solve, vecdot)
+
+# vector_norm (tapegrad/ops/reduce.py, another branch) is re-exported here by the integrator:
+# from .ops.reduce import vector_norm  # noqa: F401   <- LINALG: vector_norm re-export goes here
+
+__all__ = ["LinAlgError", "cholesky", "det", "inv", "matmul", "slogdet", "solve", "vecdot"]
