@@ -7,6 +7,7 @@ from .common import params_at, size_at
 from .custom import custom_backward
 from .elementwise import binary_backward, unary_backward
 from .matmul import matmul_backward
+from .nn import nn_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
 
@@ -70,6 +71,9 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             gather_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.INDEX_PUT:
             copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
+        elif fam == op.NN:
+            lowest = nn_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const[i], vals, adj, need,
+                                 lowest)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))
