@@ -234,13 +234,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     x = input._data
     if x.ndim == 3 or x.ndim > 4:
         # PyTorch folds the trailing dims into a 4-d NllLoss2D and views the unreduced result back
+        _nn.check_nll_args(input, target, weight, ignore_index)
         n, c = x.shape[0], x.shape[1]
         t = target._data
-        if t.ndim < 1 or t.shape[0] != n:
-            raise ValueError(f"Expected input batch_size ({n}) to match target batch_size "
-                             f"({t.shape[0] if t.ndim else 1}).")
-        if t.shape[1:] != x.shape[2:]:
-            raise RuntimeError(f"Expected target size {list((n,) + x.shape[2:])}, got {list(t.shape)}")
         x4 = input.reshape(n, c, 1, -1) if x.size else input.reshape(n, c, 0, 0)
         t3 = target.reshape(n, 1, -1) if t.size else target.reshape(n, 0, 0)
         out = _nn.nll_op(x4, t3, weight, ignore_index, reduction)
@@ -259,10 +255,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     x = input._data
     class_dim = 0 if x.ndim == 1 else 1
     n_classes = x.shape[class_dim] if x.ndim else 1
-    logp = log_softmax(input, class_dim)
     if target._data.dtype.kind == "f":
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
         if target.shape != input.shape:
             raise RuntimeError(f"Expected target size {list(x.shape)}, got {list(target.shape)}")
+    else:
+        _nn.check_nll_args(input, target, weight, ignore_index)   # before anything is recorded
+    logp = log_softmax(input, class_dim)
+    if target._data.dtype.kind == "f":
         if label_smoothing > 0.0:
             target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
         prod = logp * target

@@ -109,9 +109,8 @@ def pointwise_loss(opcode, input, target, reduction, const=0.0, weight=None, pos
 
 # -- negative log likelihood ------------------------------------------------------------------------------------
 
-def nll_op(input, target, weight, ignore_index, reduction):
-    """nll_loss on input (N, C, *) or (C,), target (N, *) or (); torch's NllLoss / NllLoss2D records."""
-    r = check_reduction(reduction)
+def check_nll_args(input, target, weight, ignore_index):
+    """Validate nll_loss's arguments as PyTorch does; return (N, C, inner)."""
     x, t = input._data, target._data
     if x.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {x.ndim})")
@@ -119,7 +118,7 @@ def nll_op(input, target, weight, ignore_index, reduction):
         raise RuntimeError(f"expected scalar type Long but found {_dtypes.from_numpy_dtype(t.dtype).name.capitalize()}")
     if x.ndim == 1:
         if t.ndim != 0:
-            raise RuntimeError(f"0D or 1D target tensor expected, multi-target not supported")
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         nb, nc, inner = 1, x.shape[0], 1
     else:
         if t.ndim == 0 or x.shape[0] != t.shape[0]:
@@ -138,11 +137,16 @@ def nll_op(input, target, weight, ignore_index, reduction):
     bad = (tv != ignore_index) & ((tv < 0) | (tv >= nc))
     if bad.any():
         raise IndexError(f"Target {int(tv[np.argmax(bad)])} is out of bounds.")
+    return nb, nc, inner
+
+
+def nll_op(input, target, weight, ignore_index, reduction):
+    """nll_loss on input (N, C, *) or (C,), target (N, *) or (); torch's NllLoss / NllLoss2D records."""
+    r = check_reduction(reduction)
+    nb, nc, inner = check_nll_args(input, target, weight, ignore_index)
+    x = input._data
     opcode = op.NLL_LOSS if x.ndim <= 2 else op.NLL_LOSS2D
-    if r == NONE:
-        out_shape = t.shape
-    else:
-        out_shape = ()
+    out_shape = target._data.shape if r == NONE else ()
     extras = [constant(np.asarray(weight._data, dtype=np.float64))] if weight is not None else []
     return nn_op(opcode, input, target, extras, out_shape, (nb, nc, inner, r, int(ignore_index)), x.dtype,
                  differentiable=(input,))[0]
