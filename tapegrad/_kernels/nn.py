@@ -243,7 +243,46 @@ def _embedding(ints, aux, off, i, pa, pb, vals, adj, backward):
 # -- 2-d convolution (conv1d runs as a height-1 conv2d) -------------------------------------------------------------
 
 @njit(cache=True)
+def _columns(vals, xo, n, g0, cg, cin, h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
+    """im2col: the (cg*kh*kw, oh*ow) matrix of input values each output position reads (0 in the padding)."""
+    cols = np.zeros((cg * kh * kw, oh * ow))
+    for c in range(cg):
+        for u in range(kh):
+            for v in range(kw):
+                r = (c * kh + u) * kw + v
+                for y in range(oh):
+                    iy = y * sh - ph + u * dh
+                    if iy < 0 or iy >= h:
+                        continue
+                    row = xo + ((n * cin + g0 + c) * h + iy) * w
+                    for x in range(ow):
+                        ix = x * sw - pw + v * dw
+                        if 0 <= ix < w:
+                            cols[r, y * ow + x] = vals[row + ix]
+    return cols
+
+
+@njit(cache=True)
+def _add_columns(cols, adj, xo, n, g0, cg, cin, h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
+    """col2im: scatter-add a columns matrix back onto the input positions it was read from."""
+    for c in range(cg):
+        for u in range(kh):
+            for v in range(kw):
+                r = (c * kh + u) * kw + v
+                for y in range(oh):
+                    iy = y * sh - ph + u * dh
+                    if iy < 0 or iy >= h:
+                        continue
+                    row = xo + ((n * cin + g0 + c) * h + iy) * w
+                    for x in range(ow):
+                        ix = x * sw - pw + v * dw
+                        if 0 <= ix < w:
+                            adj[row + ix] += cols[r, y * ow + x]
+
+
+@njit(cache=True)
 def _conv2d(ints, aux, off, base, i, pa, pb, vals, adj, need_a, need_b, need_c, backward):
+    """Per sample and group: y = W_g @ im2col(x) + bias, so both passes are matrix products (BLAS)."""
     q, ex = _extras(ints, aux[i])
     nb, cin, h, w, cout, kh, kw, oh, ow = ints[q:q + 9]
     sh, sw, ph, pw, dh, dw, groups = ints[q + 9:q + 16]
@@ -253,40 +292,35 @@ def _conv2d(ints, aux, off, base, i, pa, pb, vals, adj, need_a, need_b, need_c, 
     bo = off[ex[0] - base] if len(ex) else -1
     cg = cin // groups
     og = cout // groups
+    kk = cg * kh * kw
+    m = oh * ow
     for n in range(nb):
-        for oc in range(cout):
-            g0 = (oc // og) * cg
-            for y in range(oh):
-                for x in range(ow):
-                    yi = yo + ((n * cout + oc) * oh + y) * ow + x
-                    if backward:
-                        gout = adj[yi]
-                        if need_c:
-                            adj[bo + oc] += gout
-                        if gout == 0.0:
-                            continue
-                    else:
-                        acc = vals[bo + oc] if bo >= 0 else 0.0
-                    for c in range(cg):
-                        for u in range(kh):
-                            iy = y * sh - ph + u * dh
-                            if iy < 0 or iy >= h:
-                                continue
-                            for v in range(kw):
-                                ix = x * sw - pw + v * dw
-                                if ix < 0 or ix >= w:
-                                    continue
-                                xi = xo + ((n * cin + g0 + c) * h + iy) * w + ix
-                                wi = wo + ((oc * cg + c) * kh + u) * kw + v
-                                if backward:
-                                    if need_a:
-                                        adj[xi] += gout * vals[wi]
-                                    if need_b:
-                                        adj[wi] += gout * vals[xi]
-                                else:
-                                    acc += vals[xi] * vals[wi]
-                    if not backward:
-                        vals[yi] = acc
+        for g in range(groups):
+            wg = vals[wo + g * og * kk:wo + (g + 1) * og * kk].reshape((og, kk))
+            ys = yo + (n * cout + g * og) * m
+            if not need_b and backward and not need_a:
+                cols = np.zeros((0, 0))
+            else:
+                cols = _columns(vals, xo, n, g * cg, cg, cin, h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw)
+            if not backward:
+                out = np.dot(wg, cols)
+                for o in range(og):
+                    b = vals[bo + g * og + o] if bo >= 0 else 0.0
+                    for k in range(m):
+                        vals[ys + o * m + k] = out[o, k] + b
+                continue
+            grad = adj[ys:ys + og * m].reshape((og, m))
+            if need_c:
+                for o in range(og):
+                    s = 0.0
+                    for k in range(m):
+                        s += grad[o, k]
+                    adj[bo + g * og + o] += s
+            if need_b:
+                adj[wo + g * og * kk:wo + (g + 1) * og * kk].reshape((og, kk))[:, :] += np.dot(grad, cols.T)
+            if need_a:
+                _add_columns(np.dot(wg.T, grad), adj, xo, n, g * cg, cg, cin, h, w, kh, kw, oh, ow, sh, sw, ph, pw,
+                             dh, dw)
 
 
 # -- pooling over planes of (h, w) ---------------------------------------------------------------------------------
