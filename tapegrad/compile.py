@@ -34,7 +34,7 @@ __all__ = ["compile", "value_and_grad", "grad", "vmap", "load_compiled", "Compil
 MAX_TRACES_PER_SIGNATURE = 8
 _TABLES = np.ascontiguousarray(np.stack([op.READS_A, op.READS_B, op.READS_Y, op.SAVES]))
 _REPLAYABLE = {op.SOURCE, op.UNARY, op.BINARY, op.REDUCE, op.STRIDED, op.GATHER, op.INDEX_PUT, op.MATMUL, op.GUARD,
-               op.TERNARY, op.ORDER, op.LAYOUT, op.LINALG}
+               op.TERNARY, op.ORDER, op.LAYOUT, op.LINALG, op.NN}
 _FORMAT = "tapegrad-trace-1"
 _WRITES_INTS = [op.ORDER, op.NN]   # families whose forward recomputes data-dependent params (permutations, argmax)
 _PARALLEL_LOCK = threading.Lock()   # numba's workqueue threading layer must not be entered by two threads at once

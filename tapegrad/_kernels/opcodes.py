@@ -124,6 +124,23 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
 CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
 
+# nn: kernels in _kernels/nn.py; params [n_extra, extra gids..., op params] (see its docstring)
+SOFTMAX = _op(NN, "SoftmaxBackward0", 1, reads="y", extra=True)
+LOG_SOFTMAX = _op(NN, "LogSoftmaxBackward0", 1, reads="y", extra=True)
+MSE_LOSS = _op(NN, "MseLossBackward0", 2, reads="ab", extra=True)
+SMOOTH_L1_LOSS = _op(NN, "SmoothL1LossBackward0", 2, reads="ab", extra=True)
+HUBER_LOSS = _op(NN, "HuberLossBackward0", 2, reads="ab", extra=True)
+BCE_LOSS = _op(NN, "BinaryCrossEntropyBackward0", 2, reads="ab", extra=True)
+BCE_WITH_LOGITS = _op(NN, "BinaryCrossEntropyWithLogitsBackward0", 2, reads="ab", extra=True)
+NLL_LOSS = _op(NN, "NllLossBackward0", 1, reads="b", extra=True)
+NLL_LOSS2D = _op(NN, "NllLoss2DBackward0", 1, reads="b", extra=True)
+DIV_COUNT = _op(NN, "DivBackward1", 1, extra=True)           # x / an element count (torch divides by a SymInt)
+LAYER_NORM = _op(NN, "NativeLayerNormBackward0", 3, reads="ab", extra=True)   # a: input, b: weight, extra: bias
+EMBEDDING = _op(NN, "EmbeddingBackward0", 1, reads="b", extra=True)          # a: weight, b: indices
+CONVOLUTION = _op(NN, "ConvolutionBackward0", 3, reads="ab", extra=True)     # a: input, b: weight, extra: bias
+MAX_POOL2D = _op(NN, "MaxPool2DWithIndicesBackward0", 1, extra=True)
+AVG_POOL2D = _op(NN, "AvgPool2DBackward0", 1, extra=True)
+
 # linear algebra (ops/linalg.py; kernels in _kernels/linalg.py). LINALG params after the output shape:
 # [n_batch, n, k]: n_batch square (n, n) matrices, k right-hand-side columns for solve
 VDOT = _op(MATMUL, "VdotBackward0", 2, reads="ab")

@@ -15,6 +15,7 @@ from .linalg import linalg_forward
 from .matmul import addmm_forward_input, matmul_forward
 from .movement import copy_slices_forward, gather_forward, reduce_forward, strided_forward
 from .layout import layout_forward
+from .nn import nn_forward
 from .order import order_forward
 from .sweep import reverse_sweep
 from .ternary import ternary_forward
@@ -62,6 +63,8 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
                 beta = ints[p + 2:p + 3].view(np.float64)[0]
                 pc = ints[p + 1] - base
                 addmm_forward_input(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
+        elif fam == op.NN:
+            nn_forward(o, ints, aux, off, base, i, pa, pb, const[i], vals)
         elif fam == op.LINALG:
             linalg_forward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, const[i], vals)
         elif fam == op.TERNARY:

@@ -10,6 +10,7 @@ from .layout import layout_backward
 from .elementwise import binary_backward, unary_backward
 from .linalg import linalg_backward
 from .matmul import matmul_backward
+from .nn import nn_backward
 from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
                        unbroadcast_add)
 from .ternary import ternary_backward
@@ -104,6 +105,9 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
                             const[i], vals, adj)
             if o == op.LINALG_SLOGDET_SIGN:
                 need_a = False      # as in PyTorch, the sign passes no gradient (its input's grad stays None)
+        elif fam == op.NN:
+            lowest = nn_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const[i], vals, adj, need,
+                                 lowest)
         elif fam == op.CUSTOM:
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))
