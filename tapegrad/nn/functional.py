@@ -12,11 +12,15 @@ from .._kernels import opcodes as op
 from ..creation import _rng
 from ..ops import nn as _nn
 from ..ops._common import constant, wrap_dim
-from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401  (re-exported as torch.nn.functional does)
+# activations live with the other elementwise ops; torch.nn.functional exposes them here too
+from ..ops.elementwise import (elu, gelu, hardtanh, leaky_relu, logsigmoid, relu, relu6, sigmoid, silu,  # noqa: F401
+                               softplus, tanh)
+from ..ops.shape import pad  # noqa: F401
 from ..ops.linalg import addmm, matmul
 from ..tensor import Tensor, _wrap
 
-__all__ = ["linear", "bilinear", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "dropout", "mse_loss",
+__all__ = ["linear", "bilinear", "relu", "tanh", "sigmoid", "elu", "gelu", "hardtanh", "leaky_relu", "logsigmoid",
+           "relu6", "silu", "softplus", "pad", "softmax", "log_softmax", "dropout", "mse_loss",
            "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize", "conv1d", "conv2d",
            "max_pool2d", "avg_pool2d", "layer_norm", "embedding", "one_hot"]
