@@ -17,6 +17,8 @@ from .ops.shape import (broadcast_to, flatten, narrow, permute, reshape, select,
 from .ops.linalg import addmm, bmm, dot, matmul, mm, mv
 from . import autograd
 from . import nn
+from . import optim
+from .serialization import load, save
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled
