@@ -376,3 +376,20 @@ def test_cosine_closed_form_with_epoch():
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
     sched.step(5)
     assert sched.get_last_lr()[0] == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 10)))
+
+
+def test_linear_regression_with_sgd_matches_torch():
+    """The seed example: w * x + b fitted by optim.SGD([w, b], lr=0.01) for 100 steps (float32, as in torch)."""
+    results = {}
+    for lib in (torch, tg):
+        x, y = lib.tensor([1.0, 2.0, 3.0]), lib.tensor([3.0, 5.0, 7.0])
+        w, b = lib.tensor(1.0, requires_grad=True), lib.tensor(0.0, requires_grad=True)
+        opt = lib.optim.SGD([w, b], lr=0.01)
+        for _ in range(100):
+            opt.zero_grad()
+            ((w * x + b - y) ** 2).sum().backward()
+            opt.step()
+        results[lib.__name__] = (w.item(), b.item())
+        assert w.dtype == lib.float32 and w.is_leaf and w.requires_grad
+    assert results["tapegrad"] == pytest.approx(results["torch"], abs=1e-6)
+    assert results["tapegrad"] == pytest.approx((2.1001, 0.7724), abs=1e-4)
