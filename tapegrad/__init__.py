@@ -31,6 +31,8 @@ from . import linalg
 from . import autograd
 from . import nn
 from .compile import compile, grad, load_compiled, value_and_grad, vmap  # noqa: A004
+from . import optim
+from .serialization import load, save
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled

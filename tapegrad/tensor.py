@@ -252,6 +252,8 @@ class Tensor:
             suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._rg:
             suffixes.append("requires_grad=True")
+        if self._meta and self._meta.get("parameter"):   # nn.Parameter (a marked plain Tensor)
+            return "Parameter containing:\n" + format_tensor(data, suffixes)
         return format_tensor(data, suffixes)
 
     __str__ = __repr__

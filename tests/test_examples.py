@@ -67,6 +67,17 @@ RuntimeError: element 0 of tensors does not require grad and does not have a gra
 tensor([2.])
 RuntimeError: one of the variables needed for gradient computation has been modified by an inplace operation
 """,
+    "xor_mlp.py": """\
+Sequential(
+  (0): Linear(in_features=2, out_features=8, bias=True)
+  (1): Tanh()
+  (2): Linear(in_features=8, out_features=1, bias=True)
+  (3): Sigmoid()
+)
+predictions: [0.0, 1.0, 1.0, 0.0]
+accuracy: 100%
+final loss below 0.01: True
+""",
     "linear_regression.py": """\
 step   0  loss 29.0000
 step  25  loss 0.0660
@@ -79,8 +90,16 @@ tensor(0.7724, requires_grad=True)
 }
 
 
+# examples that call tapegrad.nn.functional operations which may not have landed yet
+NEEDS_FUNCTIONAL = {"xor_mlp.py": ["mse_loss"]}
+
+
 def _run(path, module="tapegrad"):
     """Run a script in this process (fast: tapegrad and numba are imported once) and return its stdout."""
+    from tapegrad.nn import functional
+    missing = [f for f in NEEDS_FUNCTIONAL.get(path.name, []) if not hasattr(functional, f)]
+    if missing:
+        pytest.skip(f"{path.name} needs tapegrad.nn.functional.{', '.join(missing)}")
     source = path.read_text()
     if module != "tapegrad":
         source = source.replace("tapegrad", module)
