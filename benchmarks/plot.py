@@ -7,6 +7,7 @@ def plot_ratios(results: list[dict], reference: str, path: str, title: str) -> s
         import matplotlib
         matplotlib.use("Agg")  # no display needed; must precede pyplot
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return None
     groups, systems = [], []
@@ -26,13 +27,15 @@ def plot_ratios(results: list[dict], reference: str, path: str, title: str) -> s
         xs = [i + (k - (len(systems) - 1) / 2) * width for i, g in enumerate(groups)
               if (*g, system) in ratio]
         ys = [ratio[(*g, system)] for g in groups if (*g, system) in ratio]
-        bars = ax.bar(xs, ys, width, label=system)
-        for bar, y in zip(bars, ys):
-            ax.annotate(f"{y:.2g}", (bar.get_x() + bar.get_width() / 2, y), ha="center",
+        # Bars start at 1 (parity), so slower-than-reference bars hang down.
+        bars = ax.bar(xs, [y - 1 for y in ys], width, bottom=1, label=system)
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:.2g}", (x, y), ha="center",
                         va="bottom" if y >= 1 else "top", fontsize=6, rotation=90,
                         xytext=(0, 2 if y >= 1 else -2), textcoords="offset points")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{w}\n{c}" for w, c in groups], fontsize=7)
     ax.set_ylabel(f"times faster than {reference} (log scale; > 1 is faster)")
