@@ -13,6 +13,8 @@ class Mode:
     warmup_s: float
 
 
+DEFAULT_JSON = "bench-results/latest.json"
+
 MODES = {
     "full": Mode("full", repeats=41, min_batch_s=0.020, warmup_s=0.3),
     "quick": Mode("quick", repeats=9, min_batch_s=0.010, warmup_s=0.05),
@@ -28,7 +30,9 @@ class Options:
     only: tuple[str, ...] | None
     threads: int | None
     json_path: str | None
+    plot_path: str | None
     list_only: bool
+    compare: tuple[str, str] | None = None
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -44,8 +48,14 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--only", metavar="NAME[,NAME]", help="run only these workloads")
     p.add_argument("--threads", type=int, metavar="N",
                    help="pin torch/numba/BLAS/OpenMP threads to N (default: library defaults)")
-    p.add_argument("--json", metavar="PATH", default="bench-results/latest.json",
-                   help="where to write results (default: %(default)s; not written in --smoke)")
+    p.add_argument("--json", metavar="PATH",
+                   help=f"where to write results (default: {DEFAULT_JSON}; --smoke writes "
+                        "JSON only when this is given)")
+    p.add_argument("--plot", metavar="PATH",
+                   help="where to draw the PNG of ratios (default: the JSON path with .png; "
+                        "needs matplotlib; never in --smoke)")
+    p.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
+                   help="print which cases got faster or slower between two runs, then exit")
     p.add_argument("--repeats", type=int, metavar="R", help="override the number of timed repeats")
     p.add_argument("--min-batch-ms", type=float, metavar="MS",
                    help="override the minimum duration of one timed batch")
@@ -62,5 +72,9 @@ def parse_args(argv: list[str]) -> Options:
                     mode.min_batch_s if a.min_batch_ms is None else a.min_batch_ms / 1000,
                     mode.warmup_s)
     only = tuple(n.strip() for n in a.only.split(",") if n.strip()) if a.only else None
-    return Options(mode=mode, only=only, threads=a.threads,
-                   json_path=None if a.smoke else a.json, list_only=a.list)
+    json_path = a.json or (None if a.smoke else DEFAULT_JSON)
+    plot_path = None if a.smoke else a.plot or (
+        json_path[:-5] if json_path.endswith(".json") else json_path) + ".png"
+    return Options(mode=mode, only=only, threads=a.threads, json_path=json_path,
+                   plot_path=plot_path, list_only=a.list,
+                   compare=tuple(a.compare) if a.compare else None)

@@ -1,4 +1,5 @@
 """Facts about the machine and software the benchmarks ran on."""
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 from benchmarks.systems import import_checked
 
-VERSIONED = ("numpy", "scipy", "numba", "torch", "tapegrad")
+VERSIONED = ("numpy", "scipy", "numba", "torch", "jax", "jaxlib", "autograd", "tapegrad")
 
 
 def cpu_model() -> str:
@@ -26,7 +27,8 @@ def versions() -> dict[str, str]:
     out = {"python": f"{platform.python_implementation()} {sys.version.split()[0]}"}
     for name in VERSIONED:
         try:
-            out[name] = str(getattr(import_checked(name), "__version__", "unknown"))
+            version = getattr(import_checked(name), "__version__", None)
+            out[name] = str(version or importlib.metadata.version(name))
         except Exception:
             out[name] = "not importable"
     return out

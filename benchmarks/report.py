@@ -50,6 +50,7 @@ def _notes(meta: dict, out) -> list[str]:
     notes = [f"- {name}: skipped, {why}" for name, why in meta["skipped_systems"].items()]
     notes += [f"- {c['system']} on {c['workload']}: NOT TIMED, disagrees with {meta['reference']}: "
               f"{c['detail']}" for c in out.checks if not c["ok"]]
+    notes += [f"- {n}" for n in out.notes]
     notes += [f"- error: {e}" for e in out.errors]
     return notes
 
@@ -63,19 +64,28 @@ def render_results(meta: dict, out, smoke: bool) -> str:
     else:
         ref = meta["reference"].split()[0]
         header = ["workload", "case", "system", "median", "IQR", "min",
-                  f"x faster than {ref}", "calls x repeats"]
+                  f"x faster than {ref}", "first call", "calls x repeats"]
         rows = []
         for r in out.rows:
             s = r.stats
+            if s is None:  # a case too slow for this mode ran once, untimed
+                continue
             rows.append([r.workload, r.case, r.system, fmt_time(s.median),
                          f"{fmt_time(s.q25)} – {fmt_time(s.q75)}", fmt_time(s.min),
                          "n/a" if r.ratio is None else f"{r.ratio:.2f}",
+                         "" if r.first_call is None else fmt_time(r.first_call),
                          f"{s.calls_per_batch} x {s.repeats}"])
-        table = _table(header, rows, right={3, 4, 5, 6, 7})
+        table = _table(header, rows, right={3, 4, 5, 6, 7, 8})
     checks = _table(["workload", "system", "check vs " + meta["reference"]],
                     [[c["workload"], c["system"], "ok" if c["ok"] else "FAILED"]
                      for c in out.checks])
     parts = ["", "### Correctness", "", checks, "", "### Results", "", table or "(nothing ran)"]
+    if out.metrics:
+        parts += ["", "### Measurements", "", _table(
+            ["workload", "system", "measurement", "value"],
+            [[m["workload"], m["system"], m["metric"],
+              m["unit"] if m["value"] is None else f"{m['value']:.4g} {m['unit']}"]
+             for m in out.metrics], right={3})]
     notes = _notes(meta, out)
     if notes:
         parts += ["", "### Notes", "", *notes]
@@ -104,6 +114,8 @@ def write_json(path: str, meta: dict, out) -> str:
         "checks": out.checks,
         "errors": out.errors,
         "results": [r.to_json() for r in out.rows],
+        "measurements": out.metrics,
+        "notes": out.notes,
     }
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)

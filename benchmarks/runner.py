@@ -1,4 +1,5 @@
 """Runs the correctness checks and the interleaved timing, then hands results to report."""
+import os
 import sys
 import time
 import traceback
@@ -24,11 +25,12 @@ class Row:
     system: str
     stats: Stats | None = None
     ratio: float | None = None  # reference median / this median; > 1 means faster
+    first_call: float | None = None  # seconds of the first call after setup (JIT compile included)
 
     def to_json(self) -> dict:
         """JSON-ready dict."""
         return {"workload": self.workload, "case": self.case, "system": self.system,
-                "ratio_vs_reference": self.ratio,
+                "ratio_vs_reference": self.ratio, "first_call_s": self.first_call,
                 "stats": self.stats.to_json() if self.stats else None}
 
 
@@ -39,6 +41,8 @@ class Outcome:
     rows: list[Row] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)  # {workload, system, ok, detail}
     errors: list[str] = field(default_factory=list)  # problems that kept something from running
+    notes: list[str] = field(default_factory=list)  # things deliberately left out
+    metrics: list[dict] = field(default_factory=list)  # {workload, system, metric, value, unit}
 
 
 def describe(exc: BaseException) -> str:
@@ -71,40 +75,70 @@ def check(wl, systems: dict, out: Outcome) -> dict:
     return passing
 
 
+def runs_case(impl, case: str) -> bool:
+    """Whether an implementation provides this case (impl.CASES, default all of them)."""
+    return case in getattr(impl, "CASES", (case,))
+
+
+def case_repeats(wl, case: str, mode) -> int | None:
+    """Timed repeats of one case: the mode's, unless the workload caps a slow case (None: skip it)."""
+    capped = getattr(wl, "repeats", None)
+    return mode.repeats if capped is None else capped(case, mode.name, mode.repeats)
+
+
 def time_case(wl, case: str, impls: dict, options: Options, progress: Progress, out: Outcome):
     """Warm up and size each system's batch, then time the systems interleaved."""
     mode = options.mode
+    repeats = case_repeats(wl, case, mode)
     label = f"{wl.NAME} {case}"
-    batches = {}
+    impls = {name: impl for name, impl in impls.items() if runs_case(impl, case)}
+    if repeats is None:
+        out.notes.append(f"{label}: not run in {mode.name} mode (too slow); the full run has it")
+        progress.advance(label, len(impls) * (mode.repeats + 1))
+        return
+    batches, first = {}, {}
     for name, impl in impls.items():
         progress.advance(f"{label}: warm-up {name}", 0)
         try:
             timed = impl.setup(case)
-            if mode.repeats:
+            first[name] = measure(timed, 1)
+            if repeats:
                 warm_up(timed, mode.warmup_s)
                 batches[name] = (timed, calibrate(timed, mode.min_batch_s))
             else:
-                measure(timed, 1)
-                out.rows.append(Row(wl.NAME, case, name))
+                out.rows.append(Row(wl.NAME, case, name, first_call=first[name]))
         except Exception as exc:
             out.errors.append(f"{label} on {name}: {describe(exc)}")
             progress.advance(label, mode.repeats)
         progress.advance(label)
     samples = {name: [] for name in batches}
-    for rep in range(mode.repeats):
+    for rep in range(repeats):
         for name, (timed, n) in list(batches.items()):
             try:
                 samples[name].append(measure(timed, n))
             except Exception as exc:
                 out.errors.append(f"{label} on {name}, repeat {rep}: {describe(exc)}")
                 del batches[name]
-                progress.advance(label, mode.repeats - rep - 1)
-            progress.advance(f"{label}: repeat {rep + 1}/{mode.repeats}")
+                progress.advance(label, repeats - rep - 1)
+            progress.advance(f"{label}: repeat {rep + 1}/{repeats}")
+    progress.advance(label, len(impls) * (mode.repeats - min(repeats, mode.repeats)))
     stats = {name: summarise(samples[name], n) for name, (_, n) in batches.items()}
     ref = stats.get(REFERENCE)
     for name, s in stats.items():
         ratio = ref.median / s.median if ref else None
-        out.rows.append(Row(wl.NAME, case, name, s, ratio))
+        out.rows.append(Row(wl.NAME, case, name, s, ratio, first[name]))
+
+
+def collect_metrics(wl, impls: dict, out: Outcome) -> None:
+    """The workload's extra measurements (memory, bytes per record, ...), if it has any."""
+    metrics = getattr(wl, "metrics", None)
+    if metrics is None or not impls:
+        return
+    try:
+        for m in metrics(impls, [r for r in out.rows if r.workload == wl.NAME]):
+            out.metrics.append({"workload": wl.NAME, **m})
+    except Exception as exc:
+        out.errors.append(f"{wl.NAME} metrics: {describe(exc)}")
 
 
 def run(workloads, systems: dict, options: Options) -> Outcome:
@@ -115,15 +149,40 @@ def run(workloads, systems: dict, options: Options) -> Outcome:
                 for wl in workloads)
     progress = Progress(total)
     for wl in workloads:
+        configure = getattr(wl, "configure", None)
+        if configure:
+            configure(smoke=options.mode.repeats == 0)
         n_systems = len(set(systems) & set(wl.IMPLS))
         progress.advance(f"{wl.NAME}: correctness checks", 0)
         passing = check(wl, systems, out)
-        progress.advance(f"{wl.NAME}: checked", n_systems
-                         + per_case * len(wl.CASES) * (n_systems - len(passing)))
+        progress.advance(f"{wl.NAME}: checked", n_systems)
         for case in wl.CASES:
+            progress.advance(wl.NAME, per_case * sum(
+                1 for name in wl.IMPLS if name in systems and (
+                    name not in passing or not runs_case(passing[name], case))))
             time_case(wl, case, passing, options, progress, out)
+        progress.advance(f"{wl.NAME}: measurements", 0)
+        collect_metrics(wl, passing, out)
     progress.close()
     return out
+
+
+def draw_plot(meta: dict, out: Outcome, path: str) -> str:
+    """Draw the ratio plot; return a line saying where, or why not."""
+    from benchmarks.plot import plot_ratios
+
+    rows = [r.to_json() for r in out.rows]
+    if not any(r["ratio_vs_reference"] for r in rows):
+        return "No plot: nothing was timed against the reference"
+    threads = meta["threads_option"]
+    title = (f"tapegrad benchmarks, {meta['machine']['cpu']}, threads: "
+             f"{'library defaults' if threads is None else threads}, {meta['created']}")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        drawn = plot_ratios(rows, REFERENCE, path, title)
+    except Exception as exc:
+        return f"No plot: {describe(exc)}"
+    return f"Plot drawn to {drawn}" if drawn else "No plot: matplotlib is not installed"
 
 
 def main(options: Options) -> int:
@@ -160,6 +219,8 @@ def main(options: Options) -> int:
     if options.json_path:
         path = report.write_json(options.json_path, meta, out)
         print(f"\nResults written to {path}", file=sys.stderr)
+    if options.plot_path:
+        print(draw_plot(meta, out, options.plot_path), file=sys.stderr)
     failed = out.errors or not all(c["ok"] for c in out.checks)
     return 1 if failed else 0
 

@@ -14,6 +14,13 @@ def set_thread_env(n: int) -> None:
     """Set every thread env var to n; only effective before the libraries are imported."""
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(n)
+    # XLA (jax) has no thread-count variable; its CPU client reads these flags at start-up.
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith(("--xla_cpu_multi_thread_eigen", "intra_op_parallelism_threads"))]
+    if n == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    flags.append(f"intra_op_parallelism_threads={n}")
+    os.environ["XLA_FLAGS"] = " ".join(flags)
 
 
 def _numba():
@@ -45,7 +52,7 @@ def apply_threads(n: int | None, libs: dict) -> None:
 
 def thread_report(libs: dict) -> dict:
     """Describe the thread settings in force: env vars, numba, and each loaded library."""
-    report = {var: os.environ.get(var, "unset") for var in THREAD_ENV_VARS}
+    report = {var: os.environ.get(var, "unset") for var in (*THREAD_ENV_VARS, "XLA_FLAGS")}
     report["os.cpu_count"] = os.cpu_count()
     if hasattr(os, "sched_getaffinity"):
         report["cpus usable (affinity)"] = len(os.sched_getaffinity(0))
@@ -59,4 +66,11 @@ def thread_report(libs: dict) -> dict:
         interop = getattr(lib, "get_num_interop_threads", None)
         if callable(interop):
             report[f"{name} interop threads"] = interop()
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        report["blas pools"] = "threadpoolctl not installed; see the env vars"
+    else:
+        for pool in threadpool_info():
+            report[f"{pool.get('internal_api')} ({pool.get('user_api')})"] = pool.get("num_threads")
     return report

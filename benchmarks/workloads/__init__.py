@@ -6,6 +6,12 @@ from types import ModuleType
 NAMES = (
     "scalar_chain",
     "mlp_step",
+    "mlp_large",
+    "elementwise",
+    "rnn",
+    "rosenbrock",
+    "long_tape",
+    "cold_start",
 )
 
 

@@ -8,6 +8,13 @@ A workload module defines:
     RTOL: float               # optional, default DEFAULT_RTOL (checks.py)
     IMPLS: dict[str, type]    # system name (systems.py) -> implementation class
 
+and optionally:
+
+    configure(smoke: bool)    # called before anything else: shrink sizes for --smoke
+    repeats(case, mode, default) -> int | None  # timed repeats of a slow case; None skips it
+    metrics(impls, rows) -> list[dict]    # extra measurements, each {system, metric, value, unit};
+                                          # rows: this workload's timed results
+
 An implementation class is built as Impl(lib), lib being the system's imported module
 (e.g. torch or tapegrad), and provides:
 
@@ -40,6 +47,16 @@ class Timed:
     def isolated(self) -> bool:
         """Whether calls are clocked one by one."""
         return self.per_call or self.prepare is not None
+
+
+def tensor_args(lib, *arrays, requires_grad=False):
+    """float64 tensors of `lib` (torch-like API) made from numpy arrays."""
+    return [lib.tensor(a, dtype=lib.float64, requires_grad=requires_grad) for a in arrays]
+
+
+def compiled_value_and_grad(tg, fn, argnums):
+    """tg.compile(tg.value_and_grad(fn, argnums)): the compiled system's way of getting gradients."""
+    return tg.compile(tg.value_and_grad(fn, argnums=argnums))
 
 
 def as_array(x) -> np.ndarray:

@@ -1,16 +1,25 @@
 """scalar_chain: the logistic map x <- r*x*(1-x) for 1,000 steps on 0-d float64 tensors."""
-from benchmarks.workloads.base import Timed, as_array
+import numpy as np
+
+from benchmarks.workloads.base import Timed, as_array, compiled_value_and_grad
 
 NAME = "scalar_chain"
 DESCRIPTION = "logistic map x <- r*x*(1-x), 1,000 steps on 0-d float64 tensors; grads wrt r, x0"
 CASES = ("fwd+bwd", "fwd", "bwd")
 # r = 3.7 is chaotic, so any reordering of the forward arithmetic changes x_1000 completely;
-# systems must evaluate r*x*(1-x) op for op as written, which makes this tolerance fair.
+# systems must evaluate (r*x)*(1-x) op for op as written, which makes this tolerance fair.
 RTOL = 1e-9
 
 STEPS = 1000
 R = 3.7
 X0 = 0.3
+
+
+def _forward(r, x0):
+    x = x0
+    for _ in range(STEPS):
+        x = r * x * (1 - x)
+    return x
 
 
 class TorchLike:
@@ -24,24 +33,17 @@ class TorchLike:
         f64 = self.lib.float64
         return t(R, dtype=f64, requires_grad=True), t(X0, dtype=f64, requires_grad=True)
 
-    @staticmethod
-    def _forward(r, x0):
-        x = x0
-        for _ in range(STEPS):
-            x = r * x * (1 - x)
-        return x
-
     def result(self):
         """x_1000 and its gradients wrt r and x0."""
         r, x0 = self._leaves()
-        x = self._forward(r, x0)
+        x = _forward(r, x0)
         x.backward()
         return x.item(), {"d/dr": as_array(r.grad), "d/dx0": as_array(x0.grad)}
 
     def setup(self, case):
         """Leaves are made once; grads are cleared in the timed call (fwd+bwd) or untimed (bwd)."""
         r, x0 = self._leaves()
-        forward = self._forward
+        forward = _forward
 
         def clear():
             r.grad = None
@@ -62,4 +64,117 @@ class TorchLike:
         raise ValueError(case)
 
 
-IMPLS = {"tapegrad eager": TorchLike, "torch eager": TorchLike}
+class Compiled:
+    """tg.compile(tg.value_and_grad(f)) of the same Python function."""
+
+    CASES = ("fwd+bwd",)
+
+    def __init__(self, tg):
+        self.tg = tg
+
+    def _call(self):
+        tg = self.tg
+        fn = compiled_value_and_grad(tg, _forward, (0, 1))
+        r, x0 = tg.tensor(R, dtype=tg.float64), tg.tensor(X0, dtype=tg.float64)
+        return lambda: fn(r, x0)
+
+    def result(self):
+        """x_1000 and its gradients wrt r and x0."""
+        value, (gr, gx0) = self._call()()
+        return float(value), {"d/dr": as_array(gr), "d/dx0": as_array(gx0)}
+
+    def setup(self, case):
+        """A fresh compiled function, so the first (recording) call is measured in warm-up."""
+        return Timed(self._call())
+
+
+class Jax:
+    """jax.jit(jax.value_and_grad(f)) with the loop as lax.fori_loop (the fast form for jax)."""
+
+    CASES = ("fwd+bwd",)
+
+    def __init__(self, jax):
+        self.jax = jax
+
+    def _call(self):
+        jax, jnp = self.jax, self.jax.numpy
+
+        def f(r, x0):
+            return jax.lax.fori_loop(0, STEPS, lambda i, x: r * x * (1 - x), x0)
+
+        fn = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+        r, x0 = jnp.asarray(R, dtype=jnp.float64), jnp.asarray(X0, dtype=jnp.float64)
+        return lambda: jax.block_until_ready(fn(r, x0))
+
+    def result(self):
+        """x_1000 and its gradients wrt r and x0."""
+        value, (gr, gx0) = self._call()()
+        return float(value), {"d/dr": as_array(gr), "d/dx0": as_array(gx0)}
+
+    def setup(self, case):
+        """A fresh jitted function, so the first call (tracing and compiling) is measured."""
+        return Timed(self._call())
+
+
+class Autograd:
+    """HIPS autograd on Python floats."""
+
+    CASES = ("fwd+bwd",)
+
+    def __init__(self, ag):
+        self.fn = ag.value_and_grad(lambda p: _forward(p[0], p[1]))
+
+    def result(self):
+        """x_1000 and its gradients wrt r and x0."""
+        value, (gr, gx0) = self.fn((R, X0))
+        return float(value), {"d/dr": as_array(gr), "d/dx0": as_array(gx0)}
+
+    def setup(self, case):
+        """Nothing to set up."""
+        fn = self.fn
+        return Timed(lambda: fn((R, X0)))
+
+
+def _numba_value_and_grad(numba):
+    """Hand-written forward and adjoint loops, op for op as torch differentiates them."""
+
+    @numba.njit
+    def value_and_grad(r, x0, steps):
+        xs = np.empty(steps + 1)
+        xs[0] = x0
+        for i in range(steps):
+            x = xs[i]
+            xs[i + 1] = (r * x) * (1 - x)
+        gx, gr = 1.0, 0.0
+        for i in range(steps - 1, -1, -1):
+            x = xs[i]
+            t, u = r * x, 1 - x      # y = t * u
+            gt, gu = gx * u, gx * t
+            gr += gt * x
+            gx = gt * r - gu
+        return xs[steps], gr, gx
+
+    return value_and_grad
+
+
+class NumbaReference:
+    """A hand-written numba value-and-gradient: the floor for this workload."""
+
+    CASES = ("fwd+bwd",)
+
+    def __init__(self, numba):
+        self.fn = _numba_value_and_grad(numba)
+
+    def result(self):
+        """x_1000 and its gradients wrt r and x0."""
+        value, gr, gx0 = self.fn(R, X0, STEPS)
+        return value, {"d/dr": as_array(gr), "d/dx0": as_array(gx0)}
+
+    def setup(self, case):
+        """Compiled by result() already."""
+        fn = self.fn
+        return Timed(lambda: fn(R, X0, STEPS))
+
+
+IMPLS = {"tapegrad eager": TorchLike, "tapegrad compiled": Compiled, "torch eager": TorchLike,
+         "jax jit": Jax, "autograd": Autograd, "numba reference": NumbaReference}
