@@ -2,7 +2,6 @@
 from .ops.linalg import (LinAlgError, det, inv, linalg_cholesky as cholesky, matmul, slogdet,  # noqa: F401
                          solve, vecdot)
 
-# vector_norm (tapegrad/ops/reduce.py, another branch) is re-exported here by the integrator:
-# from .ops.reduce import vector_norm  # noqa: F401   <- LINALG: vector_norm re-export goes here
+from .ops.reduce import vector_norm  # noqa: F401
 
-__all__ = ["LinAlgError", "cholesky", "det", "inv", "matmul", "slogdet", "solve", "vecdot"]
+__all__ = ["LinAlgError", "cholesky", "det", "inv", "matmul", "slogdet", "solve", "vecdot", "vector_norm"]

@@ -395,3 +395,41 @@ from .specs import elementwise, linalg, nn, reduce, shape  # noqa: E402,F401
 OPS = tuple(_OPS)
 OPS_BY_NAME = {s.name: s for s in OPS}
 assert len(OPS_BY_NAME) == len(OPS), "duplicate op names"
+
+
+# -- the README's table of supported operations, generated from the package so it cannot go stale ----------------
+
+_FAMILIES = (
+    ("Elementwise", "tapegrad.ops.elementwise", "tapegrad"),
+    ("Reductions", "tapegrad.ops.reduce", "tapegrad"),
+    ("Shapes and indexing", ("tapegrad.ops.shape", "tapegrad.ops.inplace"), "tapegrad"),
+    ("Linear algebra", "tapegrad.ops.linalg", "tapegrad"),
+    ("tapegrad.linalg", ("tapegrad.ops.linalg", "tapegrad.linalg", "tapegrad.ops.reduce"), "tapegrad.linalg"),
+    ("tapegrad.nn.functional", None, "tapegrad.nn.functional"),
+)
+
+
+def supported_operations():
+    """[(family, sorted public names)] of the functions tapegrad exposes, grouped by where they are defined."""
+    import importlib
+    rows = []
+    for family, modules, namespace in _FAMILIES:
+        ns = importlib.import_module(namespace)
+        names = getattr(ns, "__all__", None) or [n for n in dir(ns) if not n.startswith("_")]
+        if isinstance(modules, str):
+            modules = (modules,)
+        picked = sorted({n for n in names if callable(getattr(ns, n, None)) and not isinstance(getattr(ns, n), type)
+                         and (modules is None or getattr(getattr(ns, n), "__module__", None) in modules)})
+        rows.append((family, picked))
+    return rows
+
+
+def supported_operations_markdown():
+    lines = ["| Family | Operations |", "|---|---|"]
+    for family, names in supported_operations():
+        lines.append(f"| {family} | {', '.join(f'`{n}`' for n in names)} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(supported_operations_markdown())
