@@ -230,7 +230,7 @@ def _rand(shape, seed=0):
     lambda: tg.linalg.det(_square((3, 3))),
     lambda: tg.linalg.slogdet(_square((2, 3, 3))).logabsdet,
     lambda: tg.linalg.slogdet(-_square((3, 3))).sign,
-    lambda: tg.linalg.cholesky(_square((2, 3, 3)) @ _square((2, 3, 3), 1).mT * 0.0 + _square((3, 3)) @ _square((3, 3)).mT),
+    lambda: tg.linalg.cholesky(_rand((2, 3, 3)) @ _rand((2, 3, 3)).mT + tg.eye(3, dtype=tg.float64)),
     lambda: tg.cholesky(_square((3, 3)) @ _square((3, 3)).mT),
     lambda: tg.addmv(_rand((2,)), _rand((2, 3)), _rand((3,)), beta=0.5, alpha=2.0),
     lambda: tg.baddbmm(_rand((3, 1)), _rand((2, 3, 2)), _rand((2, 2, 3)), beta=-1.5),

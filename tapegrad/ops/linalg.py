@@ -743,5 +743,5 @@ def _rmatmul(self, other):
     return matmul(other, self)
 
 
-attach(mm, mv, dot, vdot, bmm, matmul, addmm, addmv, baddbmm, addbmm, outer, kron, cholesky, __matmul__=matmul, __rmatmul__=_rmatmul,
-       ger=outer, inverse=inv, det=det, slogdet=slogdet)
+attach(mm, mv, dot, vdot, bmm, matmul, addmm, addmv, baddbmm, addbmm, outer, kron, cholesky, __matmul__=matmul,
+       __rmatmul__=_rmatmul, ger=outer, inverse=inv, det=det, slogdet=slogdet)
