@@ -1,8 +1,8 @@
 """Backward and forward-replay kernels of the LINALG family: solve, inv, det, slogdet, cholesky, and the
 scaled sums of addmv / baddbmm / addbmm (y = beta * input + product, input broadcast).
 
-Each record of the matrix functions holds a batch of square (n, n) matrices; its params after the output shape are [n_batch, n, k]
-(k: right-hand-side columns of solve, else unused). The kernels loop over the batch on contiguous 2-D slices
+Each record of the matrix functions holds a batch of square (n, n) matrices; its params after the output shape
+are [n_batch, n, k] (k: right-hand-side columns of solve, else unused). The kernels loop over the batch on contiguous 2-D slices
 and call numba's np.linalg (LAPACK through scipy).
 """
 import numpy as np

@@ -189,8 +189,14 @@ def _matmul_plan(t1, t2):
         return "fold_t"
     broadcast_shape("matmul", s1[:-2] if d1 > 1 else (), s2[:-2] if d2 > 1 else ())
     b1 = int(np.prod(np.broadcast_shapes(s1[:-2] if d1 > 1 else (), s2[:-2] if d2 > 1 else ())))
-    _check_bmm((b1, s1[-2] if d1 > 1 else 1, s1[-1]), (b1, s2[-2] if d2 > 1 else s2[0], s2[-1] if d2 > 1 else 1),
-               dt1, dt2)
+    try:
+        _check_bmm((b1, s1[-2] if d1 > 1 else 1, s1[-1]),
+                   (b1, s2[-2] if d2 > 1 else s2[0], s2[-1] if d2 > 1 else 1), dt1, dt2)
+    except RuntimeError as err:
+        if not str(err).startswith("Expected size"):
+            raise
+        # PyTorch's text names only the flattened batch shapes; say which operands the user passed
+        raise RuntimeError(f"{err} (matmul of {_dims(s1)} and {_dims(s2)})") from None
     return "bmm"
 
 
@@ -743,5 +749,5 @@ def _rmatmul(self, other):
     return matmul(other, self)
 
 
-attach(mm, mv, dot, vdot, bmm, matmul, addmm, addmv, baddbmm, addbmm, outer, kron, cholesky, __matmul__=matmul, __rmatmul__=_rmatmul,
-       ger=outer, inverse=inv, det=det, slogdet=slogdet)
+attach(mm, mv, dot, vdot, bmm, matmul, addmm, addmv, baddbmm, addbmm, outer, kron, cholesky, __matmul__=matmul,
+       __rmatmul__=_rmatmul, ger=outer, inverse=inv, det=det, slogdet=slogdet)

@@ -6,8 +6,8 @@ symmetric input as PyTorch's formula assumes; torch runs the same construction.
 """
 from hypothesis import strategies as st
 
-from ..op_db import _op, _t, _elementwise, _unary, DOMAINS  # noqa: F401
-from ..strategies import shapes
+from ..op_db import _op, _t
+from ..strategies import mutually_broadcastable_shapes, shapes
 
 
 def _dominant(L, X):
@@ -74,6 +74,14 @@ def _scaled_sum_args(draw, kind):
 
 
 @st.composite
+def _vecdot_args(draw):
+    """Two tensors with the same last size and broadcasting batch dims (none: the 1-D case, a vdot)."""
+    k = draw(st.integers(1, 3))
+    ba, bb = draw(mutually_broadcastable_shapes(2, max_dims=2, max_side=3))
+    return draw(_t(shape=ba + (k,))), draw(_t(shape=bb + (k,)))
+
+
+@st.composite
 def _vectors(draw, same=True):
     n = draw(st.integers(1, 4))
     return draw(_t(shape=(n,))), draw(_t(shape=(n if same else draw(st.integers(1, 4)),)))
@@ -113,8 +121,7 @@ _op("addmv", lambda L, c, m, v, beta, alpha: L.addmv(c, m, v, beta=beta, alpha=a
 _op("baddbmm", lambda L, c, a, b, beta, alpha: L.baddbmm(c, a, b, beta=beta, alpha=alpha), _scaled_sum_args("bmm"))
 _op("addbmm", lambda L, c, a, b, beta, alpha: L.addbmm(c, a, b, beta=beta, alpha=alpha), _scaled_sum_args("sum"))
 _op("addmv_method", lambda L, c, m, v, beta, alpha: c.addmv(m, v), _scaled_sum_args("mv"))
-_op("linalg_vecdot", lambda L, x, y: L.linalg.vecdot(x, y), _elementwise("real", "real").filter(
-    lambda xy: xy[0].ndim + xy[1].ndim > 0))
+_op("linalg_vecdot", lambda L, x, y: L.linalg.vecdot(x, y), _vecdot_args())
 # -- linear algebra on (batches of) square matrices ---------------------------------------------------------------
 _op("linalg_solve", lambda L, A, B: L.linalg.solve(_dominant(L, A), B), _solve_args())
 _op("linalg_inv", lambda L, A: L.linalg.inv(_dominant(L, A)), _square())
