@@ -17,6 +17,7 @@ from ..ops.elementwise import (elu, gelu, hardtanh, leaky_relu, logsigmoid, relu
                                softplus, tanh)
 from ..ops.shape import pad  # noqa: F401
 from ..ops.linalg import addmm, matmul
+from ..ops.elementwise import where
 from ..tensor import Tensor, _wrap
 
 __all__ = ["linear", "bilinear", "relu", "tanh", "sigmoid", "elu", "gelu", "hardtanh", "leaky_relu", "logsigmoid",
@@ -289,8 +290,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     smooth = smooth * constant(np.asarray(~ignored._data, dtype=x.dtype))
     if reduction == "mean":
         t = target._data[~ignored._data]
-        denom = (np.sum(weight._data[t]) if weight is not None else t.size)
-        ret = smooth.sum() / constant(np.asarray(denom, dtype=x.dtype))
+        if weight is not None:       # a tape operation, so that compiled replays follow new weights
+            ret = smooth.sum() / weight[constant(t)].sum()
+        else:
+            ret = smooth.sum() / constant(np.asarray(t.size, dtype=x.dtype))
     elif reduction == "sum":
         ret = smooth.sum()
     else:
@@ -313,12 +316,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         point = target.exp() * (target - input)
     else:
-        if isinstance(target, Tensor) and target.requires_grad:
-            xlogy = target * target.log()
-        else:
-            t = np.asarray(target._data)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xlogy = constant(np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t))).astype(t.dtype))
+        # xlogy(target, target) with 0 log 0 = 0, as tape operations so that compiled replays follow new targets
+        zero = target == 0
+        xlogy = where(zero, 0.0, target * where(zero, 1.0, target).log())
         point = xlogy - target * input
     if reduction == "batchmean":
         if input.ndim == 0:

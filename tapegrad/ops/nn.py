@@ -147,7 +147,8 @@ def nll_op(input, target, weight, ignore_index, reduction):
     x = input._data
     opcode = op.NLL_LOSS if x.ndim <= 2 else op.NLL_LOSS2D
     out_shape = target._data.shape if r == NONE else ()
-    extras = [constant(np.asarray(weight._data, dtype=np.float64))] if weight is not None else []
+    # the weight goes on the tape as an operand (not a copy) so that tg.compile replays read its current values
+    extras = [weight] if weight is not None else []
     return nn_op(opcode, input, target, extras, out_shape, (nb, nc, inner, r, int(ignore_index)), x.dtype,
                  differentiable=(input,))[0]
 
