@@ -205,6 +205,7 @@ class Trace:
         self.differentiable_inputs = differentiable_inputs
         self.local = threading.local()
         self.verified = False
+        self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
 
     def buffers(self):
@@ -284,13 +285,12 @@ class Trace:
                          self.base, _TABLES, custom_kernels())
         return adj
 
+    def slot(self, gid, shape, dtype):
+        """(offset, size, shape, dtype) of record gid's values."""
+        return int(self.off[gid - self.base]), int(np.prod(shape, dtype=np.int64)), shape, dtype
+
     def value_of(self, vals, gid, shape, dtype):
-        o = int(self.off[gid - self.base])
-        size = int(np.prod(shape, dtype=np.int64))
-        v = vals[o:o + size]
-        if not shape:
-            return dtype.type(v[0])
-        return v.reshape(shape).astype(dtype)
+        return _slot(vals, *self.slot(gid, shape, dtype))
 
     def gradient_of(self, adj, gid, shape, dtype):
         if gid < 0:
@@ -301,6 +301,13 @@ class Trace:
         if self.structure == "single":
             return results[0]
         return tuple(results) if self.structure == "tuple" else list(results)
+
+
+def _slot(buffer, o, size, shape, dtype):
+    """A record's values out of a flat float64 buffer, as a fresh array of its shape and dtype."""
+    if not shape:
+        return dtype.type(buffer[o])
+    return buffer[o:o + size].reshape(shape).astype(dtype)
 
 
 def _flatten_outputs(name, out):
@@ -474,7 +481,7 @@ class CompiledFunction:
                 trace = _record_trace(self.__name__, self.inner, args, kwargs, positions, vag_positions)
         except NotTraceable as err:
             return self._eager(err, args, kwargs)
-        trace.recorded_inputs = [np.array(t._data, copy=True) for t in tensors]
+        trace.recorded_inputs = [t._data.tobytes() for t in tensors]
         trace.nargs = len(args)
         trace.argnums = self.vag.positions(len(args)) if self.vag is not None else None
         self.stats.traces += 1
@@ -495,20 +502,35 @@ class CompiledFunction:
             if out is None:
                 return None
             vals, adj = out
-            gid, shape, dtype = trace.outputs[0]
-            value = _wrap(trace.value_of(vals, gid, shape, dtype))
-            positions, many = self.vag.positions(len(args))
-            tensor_index = {p: k for k, p in enumerate(_tensor_positions(args))}
-            grads = []
-            for p in positions:
-                k = tensor_index[p]
-                grads.append(_wrap(trace.gradient_of(adj, trace.input_gids[k], *trace.input_meta[k])))
+            plan = trace.vag_plan
+            if plan is None:
+                plan = trace.vag_plan = self._vag_plan(trace, args)
+            (o, size, shape, dtype), grad_slots, many = plan
+            value = _wrap(_slot(vals, o, size, shape, dtype))
+            grads = [_wrap(_slot(adj, *slot) if slot[0] >= 0 else
+                           (np.zeros(slot[2], slot[3]) if slot[2] else slot[3].type(0)))
+                     for slot in grad_slots]
             grads = tuple(grads) if many else grads[0]
             return grads if self.grad_only else (value, grads)
         state = trace.replay(tensors)
         if state is None:
             return None
         return self._outputs(trace, state, tensors)
+
+    def _vag_plan(self, trace, args):
+        """Where the value and each requested gradient sit in the buffers: worked out once per trace, so a
+        replay only slices and wraps."""
+        positions, many = self.vag.positions(len(args))
+        tensor_index = {p: k for k, p in enumerate(_tensor_positions(args))}
+        gid, shape, dtype = trace.outputs[0]
+        value = trace.slot(gid, shape, dtype)
+        grads = []
+        for p in positions:
+            k = tensor_index[p]
+            g = trace.input_gids[k]
+            shape, dtype = trace.input_meta[k]
+            grads.append(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))
+        return value, grads, many
 
     def _outputs(self, trace, state, tensors):
         """Wrap the outputs; if gradients can flow, record the call as one CompiledFunctionBackward node."""
@@ -534,7 +556,7 @@ class CompiledFunction:
         """The first replay on inputs other than the recorded ones is compared with an eager call: a value that
         left the tape through an operation the trace cannot follow would show up here as a mismatch."""
         tensors = [args[p] for p in _tensor_positions(args)]
-        same = all(np.array_equal(t._data, r, equal_nan=True) for t, r in zip(tensors, trace.recorded_inputs))
+        same = all(t._data.tobytes() == r for t, r in zip(tensors, trace.recorded_inputs))
         if same:
             return result
         from .autograd.grad_mode import no_grad

@@ -11,6 +11,8 @@ from hypothesis import given, settings, strategies as st
 import tapegrad as tg
 from tapegrad.testing.op_db import OPS
 
+from programs import programs, run_program
+
 
 def _t(values, rg=False):
     return tg.tensor(np.asarray(values, dtype=np.float64), requires_grad=rg)
@@ -94,6 +96,32 @@ def test_replay_equals_eager(spec):
 
 
 # -- the compiled call inside an eager graph -------------------------------------------------------------------------
+
+@given(program=programs(), seed=st.integers(0, 2 ** 31))
+def test_random_programs_replay_equal_eager(program, seed):
+    """Random compositions of table ops (with reductions, views and in-place writes): the compiled value and
+    gradients, replayed on new inputs, equal eager ones."""
+    arrs, steps = program
+    rng = np.random.default_rng(seed)
+
+    def loss(*xs):
+        out = run_program(tg, list(xs), steps)
+        return (out * tg.tensor(np.linspace(0.5, 1.5, out.numel()).reshape(tuple(out.shape)))).sum()
+
+    vag = tg.value_and_grad(loss, argnums=tuple(range(len(arrs))))
+    compiled = tg.compile(vag)
+    first = [_t(a, rg=True) for a in arrs]
+    new = _perturbed(first, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(*first)
+        value, grads = compiled(*new)
+    want_value, want_grads = vag(*new)
+    assert compiled.stats.replays + compiled.stats.guard_failures == 1, compiled.stats
+    _close(value.numpy(), want_value.numpy())
+    for g, w in zip(grads, want_grads):
+        _close(g.numpy(), w.numpy())
+
 
 def test_compiled_call_is_one_node_and_mixes_with_eager_code():
     def f(x, y):

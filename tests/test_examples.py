@@ -90,16 +90,8 @@ tensor(0.7724, requires_grad=True)
 }
 
 
-# examples that call tapegrad.nn.functional operations which may not have landed yet
-NEEDS_FUNCTIONAL = {"xor_mlp.py": ["mse_loss"]}
-
-
 def _run(path, module="tapegrad"):
     """Run a script in this process (fast: tapegrad and numba are imported once) and return its stdout."""
-    from tapegrad.nn import functional
-    missing = [f for f in NEEDS_FUNCTIONAL.get(path.name, []) if not hasattr(functional, f)]
-    if missing:
-        pytest.skip(f"{path.name} needs tapegrad.nn.functional.{', '.join(missing)}")
     source = path.read_text()
     if module != "tapegrad":
         source = source.replace("tapegrad", module)

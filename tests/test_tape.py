@@ -46,12 +46,13 @@ def test_long_loop_keeps_process_memory_flat():
     _train_steps(8000)         # past the first compactions, so the tape buffers have reached their size
     tracemalloc.start()
     samples = []
-    for _ in range(8):
+    for _ in range(12):
         _train_steps(1000)
         samples.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
-    # memory cycles between compactions; it must not trend upwards
-    assert max(samples[4:]) <= max(samples[:4]) + 512 * 1024
+    # memory cycles between compactions (and a buffer may still double once early on, depending on what ran
+    # before in this process); the floor of the cycle must not rise: a leak lifts every later sample
+    assert min(samples[8:]) <= min(samples[4:8]) + 512 * 1024, samples
 
 
 def test_training_matches_plain_numpy_gradient_descent():

@@ -1,14 +1,13 @@
 """tapegrad against PyTorch: every op in the table, random programs built from it, and float32 inputs."""
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from tapegrad.testing import arrays, mutually_broadcastable_shapes
-from tapegrad.testing.op_db import DOMAINS, OPS, OPS_BY_NAME
+from tapegrad.testing.op_db import OPS
+
+from programs import programs, run_program
 
 torch = pytest.importorskip("torch")
 
@@ -99,84 +98,6 @@ def test_float32_matches_torch(spec):
     prop()
 
 
-# -- random programs over the table's elementwise ops, plus reductions, views and in-place writes ----------------
-
-UNARY = [s.name for s in TORCH_OPS if s.kind == "unary"]
-BINARY = [s.name for s in TORCH_OPS if s.kind == "binary"]
-STRUCTURAL = ["prog_sum_keepdim", "prog_mean_keepdim", "prog_unsqueeze0", "prog_expand_together", "prog_inplace_add",
-              "prog_inplace_mul_view", "prog_setitem_first", "prog_getitem_last"]
-
-
-class Step(NamedTuple):
-    op: str
-    operands: tuple
-    dim: int = 0
-
-    def __repr__(self):
-        return f"{self.op}{self.operands}" + (f"[dim={self.dim}]" if self.op.endswith("keepdim") else "")
-
-
-def _into_domain(x, domain):
-    # map an arbitrary intermediate into the op's domain (positive or nonzero) without leaving the table's ops
-    return x * x + 0.5 if domain in ("positive", "nonzero") else x
-
-
-def _apply(L, step, pool):
-    xs = [pool[i] for i in step.operands]
-    if step.op in OPS_BY_NAME:
-        spec = OPS_BY_NAME[step.op]
-        return spec.fn(L, *(_into_domain(x, d) for x, d in zip(xs, spec.domains)))
-    a = xs[0]
-    if step.op in ("prog_sum_keepdim", "prog_mean_keepdim"):
-        if a.ndim == 0:
-            return a.sum() if step.op == "prog_sum_keepdim" else a.mean()
-        return getattr(a, step.op.split("_")[1])(step.dim % a.ndim, keepdim=True)
-    if step.op == "prog_unsqueeze0":
-        return a.unsqueeze(0)
-    if step.op == "prog_expand_together":
-        b = xs[1]
-        shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
-        return a.expand(shape) * 1.0 + b
-    if step.op == "prog_inplace_add":
-        y, b = a * 1.0, xs[1]
-        if np.broadcast_shapes(tuple(y.shape), tuple(b.shape)) == tuple(y.shape):
-            y.add_(b)
-            return y
-        return y.add(b)
-    if step.op == "prog_inplace_mul_view":
-        y = a.clone()
-        (y[..., :1] if y.ndim else y).mul_(1.5)
-        return y
-    if step.op == "prog_setitem_first":
-        y, b = a * 2.0, xs[1]
-        if y.ndim:
-            y[0] = b.sum()
-        return y
-    if step.op == "prog_getitem_last":
-        return a[..., -1:] if a.ndim else a[None]
-    raise AssertionError(step.op)
-
-
-@st.composite
-def programs(draw):
-    """(input arrays, steps): 2-3 mutually broadcastable inputs and 3-8 steps over the growing value pool."""
-    n = draw(st.integers(2, 3))
-    inputs = [draw(arrays(s, DOMAINS["real"])) for s in draw(mutually_broadcastable_shapes(n, max_side=3))]
-    steps = []
-    for k in range(draw(st.integers(3, 8))):
-        pool = st.integers(0, n + k - 1)
-        op = draw(st.sampled_from(UNARY + BINARY + STRUCTURAL))
-        steps.append(Step(op, (draw(pool), draw(pool)), draw(st.integers(0, 3))))
-    return inputs, steps
-
-
-def _run_program(L, inputs, steps):
-    pool = list(inputs)
-    for step in steps:
-        pool.append(_apply(L, step, pool))
-    return pool[-1]
-
-
 @given(programs())
 def test_random_programs_match_torch(program):
     """Random compositions of table ops give torch's values and gradients."""
@@ -184,11 +105,11 @@ def test_random_programs_match_torch(program):
     note(f"steps: {steps}")
     ta = [tg.tensor(a, requires_grad=True) for a in arrs]
     pa = [torch.tensor(a, requires_grad=True) for a in arrs]
-    ref = _run_program(torch, pa, steps)
+    ref = run_program(torch, pa, steps)
     seed = _seed(tuple(ref.shape))
     ref.backward(torch.tensor(seed))
     assume(np.isfinite(_np(ref)).all() and all(p.grad is None or np.isfinite(_np(p.grad)).all() for p in pa))
-    out = _run_program(tg, ta, steps)
+    out = run_program(tg, ta, steps)
     _assert_close("program", "value", _np(out), _np(ref), dict(rtol=1e-9, atol=1e-10))
     out.backward(tg.tensor(seed))
     for k, (x, y) in enumerate(zip(ta, pa)):

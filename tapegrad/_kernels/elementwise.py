@@ -61,6 +61,15 @@ _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_KAPPA = 0.044715
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_ONE_SIXTH_F32 = 0.1666666716337204   # float32(1/6): PyTorch's hardsigmoid backward uses it even for float64
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@njit(cache=True)
+def _softplus(x):
+    """log(1 + exp(x)) without overflow."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 @njit(cache=True)
@@ -152,6 +161,16 @@ def _more_unary_value(o, x, c):
         return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
     if o == op.CLAMP_MIN:
         return x if (x >= c or x != x) else c
+    if o == op.MISH:
+        return x * math.tanh(_softplus(x))
+    if o == op.SELU:
+        return _SELU_SCALE * (x if x > 0.0 else _SELU_ALPHA * math.expm1(x))
+    if o == op.CELU:
+        return x if x > 0.0 else c * math.expm1(x / c)
+    if o == op.HARDSIGMOID:
+        return 0.0 if x <= -3.0 else (1.0 if x >= 3.0 else x / 6.0 + 0.5)
+    if o == op.HARDSWISH:
+        return 0.0 if x <= -3.0 else (x if x >= 3.0 else x * (x + 3.0) / 6.0)
     # CLAMP_MAX
     return x if (x <= c or x != x) else c
 
@@ -216,6 +235,19 @@ def _more_unary_derivative(o, x, y, c):
         return 1.0 if x >= c else 0.0
     if o == op.CLAMP_MAX:
         return 1.0 if x <= c else 0.0
+    if o == op.MISH:
+        t = math.tanh(_softplus(x))
+        return t + x * (1.0 - t * t) * _sigmoid(x)
+    if o == op.SELU:
+        return _SELU_SCALE if x > 0.0 else _SELU_SCALE * _SELU_ALPHA * math.exp(x)
+    if o == op.CELU:
+        # PyTorch's CeluBackward0 scales by 1 / float32(alpha), even for float64 tensors
+        inv = 1.0 / np.float64(np.float32(c))
+        return 1.0 if x > 0.0 else c * inv * math.exp(x * inv)
+    if o == op.HARDSIGMOID:
+        return _ONE_SIXTH_F32 if -3.0 < x < 3.0 else 0.0
+    if o == op.HARDSWISH:
+        return 0.0 if x < -3.0 else (x / 3.0 + 0.5 if x <= 3.0 else 1.0)
     return 0.0  # SIGN, FLOOR, CEIL, ROUND, ROUND_DECIMALS, TRUNC: piecewise constant
 
 
@@ -226,6 +258,11 @@ def _pow(x, z):
         return math.inf
     if x < 0.0 and z != math.floor(z):
         return math.nan
+    # numpy (the eager forward) and torch compute these two as square and sqrt; libm's pow is ~10x slower
+    if z == 2.0:
+        return x * x
+    if z == 0.5:
+        return math.sqrt(x)
     return x ** z
 
 
@@ -274,6 +311,8 @@ def binary_value(o, x, z):
         return x if (x != x or x < z) else z
     if o == op.DIV_FLOOR:
         return _floor_div(x, z)
+    if o == op.PRELU:
+        return x if x > 0.0 else z * x
     return np.trunc(_ieee_div(x, z))   # DIV_TRUNC
 
 
@@ -345,6 +384,8 @@ def unary_derivative(o, x, y, c):
     if o == op.POW_SCALAR:
         if c == 0.0:
             return 0.0
+        if c == 2.0:
+            return 2.0 * x
         return c * x ** (c - 1.0)
     if o == op.RPOW_SCALAR:
         if c == 0.0 and x >= 0.0:
@@ -411,6 +452,8 @@ def _more_binary_partials(o, x, z, y):
         return (0.0 if x > z else 1.0), (0.0 if x < z else 1.0)
     if o == op.CLAMP_MIN_T:
         return (1.0 if x >= z else 0.0), (1.0 if x < z else 0.0)
+    if o == op.PRELU:
+        return (1.0, 0.0) if x > 0.0 else (z, x)
     if o == op.CLAMP_MAX_T:
         return (1.0 if x <= z else 0.0), (1.0 if x > z else 0.0)
     return 0.0, 0.0   # DIV_FLOOR, DIV_TRUNC

@@ -232,6 +232,11 @@ LEAKY_RELU = _op(UNARY, "LeakyReluBackward0", reads="a")   # c: negative slope
 LOGSIGMOID = _op(UNARY, "LogSigmoidBackward0", reads="a")
 CLAMP_MIN = _op(UNARY, "ClampMinBackward0", reads="a")     # c: the bound
 CLAMP_MAX = _op(UNARY, "ClampMaxBackward0", reads="a")
+MISH = _op(UNARY, "MishBackward0", reads="a")
+SELU = _op(UNARY, "EluBackward0", reads="a")
+CELU = _op(UNARY, "CeluBackward0", reads="a")          # c: alpha
+HARDSIGMOID = _op(UNARY, "HardsigmoidBackward0", reads="a")
+HARDSWISH = _op(UNARY, "HardswishBackward0", reads="a")
 
 # elementwise coverage: more binary functions with broadcasting
 ATAN2 = _op(BINARY, "Atan2Backward0", 2, reads="ab")
@@ -242,6 +247,7 @@ CLAMP_MIN_T = _op(BINARY, "ClampMinBackward1", 2, reads="ab")
 CLAMP_MAX_T = _op(BINARY, "ClampMaxBackward1", 2, reads="ab")
 DIV_FLOOR = _op(BINARY, "DivBackward2", 2)     # rounded divisions: zero gradients, as in PyTorch
 DIV_TRUNC = _op(BINARY, "DivBackward2", 2)
+PRELU = _op(BINARY, "PreluKernelBackward0", 2, reads="ab")   # b: the weight, viewed to broadcast
 
 # elementwise with up to three broadcasting inputs a, b (optional) and c (optional, the extra gid) and two scalars:
 # const and p1; params: [n_extra, (c gid), p1 bits]

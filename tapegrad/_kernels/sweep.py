@@ -7,7 +7,6 @@ from .common import params_at, size_at
 from .custom import custom_backward
 from .elementwise import binary_backward, binary_partials, unary_backward, unary_derivative
 from .layout import layout_backward
-from .elementwise import binary_backward, unary_backward
 from .linalg import linalg_backward
 from .matmul import matmul_backward
 from .nn import nn_backward

@@ -13,15 +13,17 @@ from ..creation import _rng
 from ..ops import nn as _nn
 from ..ops._common import constant, wrap_dim
 # activations live with the other elementwise ops; torch.nn.functional exposes them here too
-from ..ops.elementwise import (elu, gelu, hardtanh, leaky_relu, logsigmoid, relu, relu6, sigmoid, silu,  # noqa: F401
-                               softplus, tanh)
+from ..ops.elementwise import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu,  # noqa: F401
+                               logsigmoid, mish, prelu, relu, relu6, selu, sigmoid, silu, softplus, softsign,
+                               tanh, tanhshrink)
 from ..ops.shape import pad  # noqa: F401
 from ..ops.linalg import addmm, matmul
 from ..ops.elementwise import where
 from ..tensor import Tensor, _wrap
 
 __all__ = ["linear", "bilinear", "relu", "tanh", "sigmoid", "elu", "gelu", "hardtanh", "leaky_relu", "logsigmoid",
-           "relu6", "silu", "softplus", "pad", "softmax", "log_softmax", "dropout", "mse_loss",
+           "relu6", "silu", "softplus", "mish", "prelu", "selu", "celu", "hardsigmoid", "hardswish", "softsign",
+           "tanhshrink", "softmin", "pad", "softmax", "log_softmax", "dropout", "mse_loss",
            "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize", "conv1d", "conv2d",
            "max_pool2d", "avg_pool2d", "layer_norm", "embedding", "one_hot"]
@@ -86,6 +88,15 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return _nn.softmax_op("softmax", input, dim, log=False)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along dim."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    return _nn.softmax_op("softmin", -input, dim, log=False)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):

@@ -533,6 +533,62 @@ def logsigmoid(input):
     return _activation("logsigmoid", op.LOGSIGMOID, "log_sigmoid_cpu", input)
 
 
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return _activation("mish", op.MISH, "mish_cpu", input, inplace=inplace)
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    return _activation("selu", op.SELU, "elu_cpu", input, inplace=inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise."""
+    if alpha == 0:
+        raise ZeroDivisionError("ZeroDivisionError")
+    return _activation("celu", op.CELU, "elu_cpu", input, alpha, inplace=inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6."""
+    return _activation("hardsigmoid", op.HARDSIGMOID, "hardsigmoid_cpu", input, inplace=inplace)
+
+
+def hardswish(input, inplace=False):
+    """x * relu6(x + 3) / 6."""
+    return _activation("hardswish", op.HARDSWISH, "hardswish_cpu", input, inplace=inplace)
+
+
+def softsign(input):
+    """x / (1 + |x|) (a composition, as in PyTorch)."""
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input):
+    """x - tanh(x) (a composition, as in PyTorch)."""
+    return input - input.tanh()
+
+
+def prelu(input, weight):
+    """x for x > 0, weight * x otherwise, with one weight per channel (dim 1) or a single shared one."""
+    d = _floats_only("prelu", input, "prelu_cpu")
+    if weight._data.dtype != d.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {_scalar_type_name(d.dtype)} and "
+                           f"{_scalar_type_name(weight._data.dtype)}")
+    channels = d.shape[1] if d.ndim >= 2 else 1
+    count = weight._data.size
+    if count != 1 and count != channels:
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{count} and channel size = {channels}.")
+    if count != 1:       # one weight per channel, broadcast along dim 1 (recorded as a view, as in PyTorch)
+        weight = weight.view(channels, *([1] * (d.ndim - 2)))
+    elif weight.ndim:
+        weight = weight.view(())
+    with _quiet():
+        return _tensor_tensor("prelu", op.PRELU, lambda x, w: np.where(x > 0, x, w * x), input, weight)
+
+
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
     d = _floats_only("softplus", input, "softplus_cpu")

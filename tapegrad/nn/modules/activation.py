@@ -189,18 +189,6 @@ class Softmin(_SoftmaxLike):
     fname = "softmin"
 
 
-class GLU(Module):
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input):
-        return F.glu(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
-
 class PReLU(Module):
     """max(0, x) + weight * min(0, x) with a learned weight (num_parameters values, init 0.25)."""
 

@@ -21,6 +21,7 @@ DOMAINS.update({
     "off_relu6": floats_avoiding((0.0, 1.5), margin=1e-2, min_value=-2.0, max_value=2.0),     # relu6(4 x)
     "off_half": floats_avoiding((0.5,), margin=1e-2, min_value=-2.0, max_value=2.0),          # softplus(2 x, 1)
     "off_bounds": floats_avoiding((-0.5, 0.5), margin=1e-2, min_value=-2.0, max_value=2.0),   # clamp(-.5, .5)
+    "off_three": floats_avoiding((-0.75, 0.75), margin=1e-2, min_value=-1.5, max_value=1.5),  # hardswish(4 x)
 })
 
 
@@ -116,6 +117,16 @@ _op("hardtanh", lambda L, x: _nnf(L).hardtanh(x), _unary("off_unit_bounds"), kin
     domains=("off_unit_bounds",))
 _op("hardtanh_bounds", lambda L, x: _nnf(L).hardtanh(x, -0.5, 0.5), _unary("off_bounds"))
 _op("relu6", lambda L, x: _nnf(L).relu6(x * 4.0), _unary("off_relu6"))
+_op("mish", lambda L, x: _nnf(L).mish(x), _unary(), kind="unary", domains=("real",))
+_op("selu", lambda L, x: _nnf(L).selu(x), _unary("kink0"), kind="unary", domains=("kink0",))
+_op("celu", lambda L, x: _nnf(L).celu(x, alpha=0.7), _unary("kink0"))
+_op("hardsigmoid", lambda L, x: _nnf(L).hardsigmoid(x * 4.0), _unary("off_three"))
+_op("hardswish", lambda L, x: _nnf(L).hardswish(x * 4.0), _unary("off_three"))
+_op("softsign", lambda L, x: _nnf(L).softsign(x), _unary("kink0"))
+_op("tanhshrink", lambda L, x: _nnf(L).tanhshrink(x), _unary())
+_op("prelu", lambda L, x, w: _nnf(L).prelu(x, w),
+    st.sampled_from([((3, 4), (4,)), ((2, 3, 5), (3,)), ((4,), (1,)), ((2, 3), (1,)), ((), (1,)), ((0, 2), (2,))])
+    .flatmap(lambda s: st.tuples(_t("kink0", s[0]), _t("real", s[1]))))
 _op("silu_inplace", lambda L, x: _nnf(L).silu(x * 1.0, inplace=True), _unary(), torch=False,
     note="PyTorch names the in-place node differently")
 _op("leaky_relu_inplace", lambda L, x: _nnf(L).leaky_relu(x * 1.0, 0.1, inplace=True), _unary("kink0"),

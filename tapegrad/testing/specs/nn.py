@@ -145,6 +145,7 @@ _op("linear_bias", lambda L, x, w, b: _F(L).linear(x, w, b), _linear_args(True))
 _op("bilinear", lambda L, x1, x2, w, b: _F(L).bilinear(x1, x2, w, b), _bilinear_args())
 _op("softmax", lambda L, x, d: _F(L).softmax(x, d), _softmax_args())
 _op("log_softmax", lambda L, x, d: _F(L).log_softmax(x, d), _softmax_args())
+_op("softmin", lambda L, x, d: _F(L).softmin(x, d), _softmax_args())
 _op("mse_loss", lambda L, x, t, r: _F(L).mse_loss(x, t, reduction=r), _pair_args())
 _op("l1_loss", lambda L, x, t, r: _F(L).l1_loss(x, t, reduction=r),
     _pair_args(target_grad=False, lo=0.0, hi=0.0, x_lo=0.01, x_hi=2.0))
