@@ -444,3 +444,25 @@ def test_threads_compile_and_replay_concurrently():
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def test_compile_example_prints_what_eager_code_computes():
+    import contextlib
+    import io
+    import pathlib
+    import runpy
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "compile_rosenbrock.py"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        namespace = runpy.run_path(str(path), run_name="__main__")
+    x = tg.zeros(10, dtype=tg.float64)
+    for _ in range(2000):
+        f, g = tg.value_and_grad(namespace["rosenbrock"])(x)
+        x = x - 1e-3 * g
+    assert out.getvalue() == (
+        f"f after 2000 steps: {f.item():.6f}\n"
+        "Stats(traces=1, replays=1999, guard_failures=0, eager_calls=0)\n"
+        "vmap: (1000,) (1000, 10)\n"
+        "tensor([1., 4.]) tensor([1., 2.]) tensor([9., 1.])\n"
+        "Stats(traces=2, replays=1, guard_failures=1, eager_calls=0)\n")

@@ -8,35 +8,11 @@ import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.nn import functional as F
 
+from own_tape import on_own_tape
+
 torch = pytest.importorskip("torch")
 
 STEPS = 200
-
-
-def _on_own_tape(fn):
-    """Run a long training test on a fresh thread, so its graphs live on that thread's tape and vanish with it.
-
-    (The main thread's tape adapts its compaction thresholds to what it has seen; the long-loop memory tests of
-    tests/test_tape.py assume a tape that has not just held 200 steps of large graphs.)
-    """
-    import functools
-    import threading
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        outcome = {}
-
-        def target():
-            try:
-                fn(*args, **kwargs)
-            except BaseException as err:   # re-raised on the test's thread
-                outcome["error"] = err
-        thread = threading.Thread(target=target)
-        thread.start()
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-    return wrapper
 
 
 def _mlp_pair(seed=0):
@@ -109,7 +85,7 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("name,options", CONFIGS, ids=[f"{n}-{'-'.join(o)}" for n, o in CONFIGS])
-@_on_own_tape
+@on_own_tape
 def test_matches_torch_for_200_steps(name, options):
     tmodel, model, x, y = _mlp_pair()
     tlosses = _train(tmodel, getattr(torch.optim, name)(tmodel.parameters(), **options), x, y, STEPS, torch)
@@ -147,7 +123,7 @@ def test_adagrad_state_exists_before_the_first_step():
                                           ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
                                           ("RMSprop", dict(momentum=0.5, centered=True)),
                                           ("Adagrad", dict(lr_decay=0.01))])
-@_on_own_tape
+@on_own_tape
 def test_resuming_from_a_saved_state_dict_continues_exactly(name, options, tmp_path):
     tmodel, model, x, y = _mlp_pair()
     tlosses = _train(tmodel, getattr(torch.optim, name)(tmodel.parameters(), **options), x, y, 100, torch)
@@ -308,7 +284,7 @@ def test_repr_matches_torch():
         assert ours == repr(getattr(torch.optim, name)([tp], **options))
 
 
-@_on_own_tape
+@on_own_tape
 def test_lstm_trains_like_torch():
     torch.manual_seed(0)
     tlstm = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True).double()
@@ -329,7 +305,7 @@ def test_lstm_trains_like_torch():
     _assert_same(tlstm, lstm, tlosses, losses, rtol=1e-8)
 
 
-@_on_own_tape
+@on_own_tape
 def test_cnn_trains_like_torch():
     torch.manual_seed(0)
 

@@ -217,3 +217,10 @@ def test_given_op_as_decorator_and_assignment():
     assigned = given_op(tg.exp, tensors(shape=small), max_examples=5)
     assert assigned.__name__ == "test_exp_gradcheck"
     assigned()
+
+
+def test_readme_lists_exactly_the_operations_of_the_op_database():
+    import pathlib
+    from tapegrad.testing.op_db import supported_operations_markdown
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert supported_operations_markdown() in readme, "regenerate the table: python -m tapegrad.testing.op_db"

@@ -459,6 +459,23 @@ def _more_binary_partials(o, x, z, y):
     return 0.0, 0.0   # DIV_FLOOR, DIV_TRUNC
 
 
+@njit(cache=True, inline="always")
+def _next_row(idx, dims, sa, sb, ra, rb):
+    """Advance the index odometer over every dim but the last; returns a's and b's new row offsets."""
+    d = dims.shape[0] - 2
+    while d >= 0:
+        idx[d] += 1
+        ra += sa[d]
+        rb += sb[d]
+        if idx[d] < dims[d]:
+            break
+        ra -= sa[d] * dims[d]
+        rb -= sb[d] * dims[d]
+        idx[d] = 0
+        d -= 1
+    return ra, rb
+
+
 @njit(cache=True)
 def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, vals, adj):
     """Accumulate both partials, summing over the axes each input was broadcast along."""
@@ -501,17 +518,7 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
             k += 1
             ia += la
             ib += lb
-        d = nd - 2
-        while d >= 0:
-            idx[d] += 1
-            ra += sa[d]
-            rb += sb[d]
-            if idx[d] < dims[d]:
-                break
-            ra -= sa[d] * dims[d]
-            rb -= sb[d] * dims[d]
-            idx[d] = 0
-            d -= 1
+        ra, rb = _next_row(idx, dims, sa, sb, ra, rb)
 
 
 @njit(cache=True)
@@ -543,14 +550,4 @@ def binary_forward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, vals):
             k += 1
             ia += la
             ib += lb
-        d = nd - 2
-        while d >= 0:
-            idx[d] += 1
-            ra += sa[d]
-            rb += sb[d]
-            if idx[d] < dims[d]:
-                break
-            ra -= sa[d] * dims[d]
-            rb -= sb[d] * dims[d]
-            idx[d] = 0
-            d -= 1
+        ra, rb = _next_row(idx, dims, sa, sb, ra, rb)
