@@ -55,10 +55,13 @@ class System:
 SYSTEMS = (
     System("tapegrad eager", "tapegrad"),
     System("tapegrad compiled", "tapegrad", _tapegrad_compiled),
+    System("tapegrad nn", "tapegrad"),
     System("torch eager", "torch"),
+    System("torch nn", "torch"),
     System("jax jit", "jax", _jax),
     System("autograd", "autograd", _autograd),
     System("numba reference", "numba"),
+    System("numpy by hand", "numpy"),
 )
 
 

@@ -8,6 +8,7 @@ NAMES = (
     "mlp_step",
     "mlp_large",
     "elementwise",
+    "reduce_broadcast",
     "rnn",
     "rosenbrock",
     "long_tape",

@@ -217,3 +217,56 @@ def impls(cfg: MLP) -> dict:
 
     return {"tapegrad eager": TorchLike, "tapegrad compiled": Compiled, "torch eager": TorchLike,
             "jax jit": Jax, "autograd": Autograd}
+
+
+def nn_impl(cfg: MLP):
+    """The same step written the idiomatic way: nn.Sequential, nn.CrossEntropyLoss and optim.SGD (for torch nn
+    and tapegrad nn), starting from the same weights as the hand-written version."""
+
+    class NN:
+        def __init__(self, lib):
+            self.lib = lib
+
+        def _state(self):
+            lib = self.lib
+            nn = lib.nn
+            x, onehot, params = cfg.data()
+            act = {"tanh": nn.Tanh, "relu": nn.ReLU}[cfg.activation]
+            layers = []
+            for fan_in, fan_out in zip(cfg.sizes[:-1], cfg.sizes[1:]):
+                layers += [nn.Linear(fan_in, fan_out).double(), act()]
+            model = nn.Sequential(*layers[:-1])
+            state = {}
+            for i in range(len(cfg.sizes) - 1):      # Linear keeps W transposed: (out, in)
+                state[f"{2 * i}.weight"] = lib.tensor(params[f"W{i + 1}"].T.copy(), dtype=lib.float64)
+                state[f"{2 * i}.bias"] = lib.tensor(params[f"b{i + 1}"], dtype=lib.float64)
+            model.load_state_dict(state)
+            optimizer = lib.optim.SGD(model.parameters(), lr=cfg.lr)
+            return model, nn.CrossEntropyLoss(), optimizer, lib.from_numpy(x), lib.from_numpy(onehot)
+
+        def result(self):
+            """Loss and parameter gradients at the initial point, plus the loss after one step."""
+            model, loss_fn, optimizer, x, onehot = self._state()
+            loss = loss_fn(model(x), onehot)
+            loss.backward()
+            grads = {}
+            linears = [m for m in model if hasattr(m, "weight")]
+            for i, m in enumerate(linears, start=1):
+                grads[f"d/dW{i}"] = as_array(m.weight.grad).T
+                grads[f"d/db{i}"] = as_array(m.bias.grad)
+            optimizer.step()
+            grads["loss after one step"] = as_array(loss_fn(model(x), onehot).item())
+            return loss.item(), grads
+
+        def setup(self, case):
+            """Model and optimizer persist across calls, so timed calls keep training the same model."""
+            model, loss_fn, optimizer, x, onehot = self._state()
+
+            def step():
+                optimizer.zero_grad()
+                loss_fn(model(x), onehot).backward()
+                optimizer.step()
+
+            return Timed(step)
+
+    return NN
