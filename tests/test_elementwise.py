@@ -400,3 +400,8 @@ def test_errors_match_torch_and_leave_the_tape_unchanged(name):
     with pytest.raises(kind, match=pattern):
         fn(tg, x)
     assert _tape_length() == before
+
+
+def test_celu_refuses_alpha_zero_like_torch():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: alpha cannot be 0 for CELU"):
+        tg.nn.functional.celu(tg.tensor([1.0, -1.0], requires_grad=True), alpha=0.0)

@@ -546,7 +546,7 @@ def selu(input, inplace=False):
 def celu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise."""
     if alpha == 0:
-        raise ZeroDivisionError("ZeroDivisionError")
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _activation("celu", op.CELU, "elu_cpu", input, alpha, inplace=inplace)
 
 
