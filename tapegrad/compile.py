@@ -14,6 +14,7 @@ Tensors it creates, random ones included, are frozen at their recorded values.
 """
 import hashlib
 import json
+import math
 import threading
 import warnings
 import weakref
@@ -287,7 +288,7 @@ class Trace:
 
     def slot(self, gid, shape, dtype):
         """(offset, size, shape, dtype) of record gid's values."""
-        return int(self.off[gid - self.base]), int(np.prod(shape, dtype=np.int64)), shape, dtype
+        return int(self.off[gid - self.base]), int(math.prod(shape)), shape, dtype
 
     def value_of(self, vals, gid, shape, dtype):
         return _slot(vals, *self.slot(gid, shape, dtype))

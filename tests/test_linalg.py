@@ -259,23 +259,29 @@ def test_matmul_forward_kernels_replay_the_eager_value(make):
     def run(tape, p, yo):
         pa, pb = tape.a[p] - tape.base, tape.b[p] - tape.base
         matmul_forward(int(tape.ops[p]), tape.ints, int(tape.aux[p]), int(tape.aux[pa]), int(tape.aux[pb]),
-                       int(tape.off[pa]), int(tape.off[pb]), yo, 1.0, tape.vals)
+                       int(tape.off[pa]), int(tape.off[pb]), yo, 1.0, False, tape.vals)
     _replay(out, run)
 
 
+@pytest.mark.parametrize("linear", [False, True], ids=["addmm", "F.linear"])
 @pytest.mark.parametrize("c_shape", [(2, 2), (2,), (2, 1), ()])
-def test_addmm_forward_kernels_replay_the_eager_value(c_shape):
+def test_addmm_forward_kernels_replay_the_eager_value(c_shape, linear):
     a = tg.tensor(np.arange(1.0, 7.0).reshape(2, 3), requires_grad=True)
     b = tg.tensor(np.arange(2.0, 8.0).reshape(3, 2) * 0.5, requires_grad=True)
     c = tg.tensor(np.arange(1.0, 1.0 + int(np.prod(c_shape))).reshape(c_shape), requires_grad=True)
-    out = tg.addmm(c, a, b, beta=0.5, alpha=-1.5)
+    if linear:     # one ADDMM that reads the (2, 3) weight transposed
+        out = tg.nn.functional.linear(a, tg.tensor(b.detach().numpy().T.copy(), requires_grad=True), c)
+    else:
+        out = tg.addmm(c, a, b, beta=0.5, alpha=-1.5)
 
     def run(tape, p, yo):
         pa, pb = tape.a[p] - tape.base, tape.b[p] - tape.base
         params = tape.aux[p] + 1 + tape.ints[tape.aux[p]]
         pc = tape.ints[params + 1] - tape.base
         beta = tape.ints[params + 2:params + 3].view(np.float64)[0]
+        b_transposed = bool(tape.ints[params + 3])
+        assert b_transposed == linear
         matmul_forward(int(tape.ops[p]), tape.ints, int(tape.aux[p]), int(tape.aux[pa]), int(tape.aux[pb]),
-                       int(tape.off[pa]), int(tape.off[pb]), yo, float(tape.const[p]), tape.vals)
+                       int(tape.off[pa]), int(tape.off[pb]), yo, float(tape.const[p]), b_transposed, tape.vals)
         addmm_forward_input(tape.ints, int(tape.aux[p]), int(tape.aux[pc]), int(tape.off[pc]), yo, beta, tape.vals)
     _replay(out, run)

@@ -11,8 +11,9 @@ def _mat(vals, o, r, c):
 
 
 @njit(cache=True)
-def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, alpha, vals, adj):
-    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, VDOT, ADDMM, BMM."""
+def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, alpha, b_transposed, vals, adj):
+    """Gradients of y = alpha * a @ b for the matrix/vector shapes of MM, MV, DOT, VDOT, ADDMM, BMM; for
+    ADDMM, b_transposed says the product is a @ b.T (F.linear records its weight without a transposed copy)."""
     if o == op.DOT or o == op.VDOT:
         n = ints[a_aux + 1]
         g = adj[yo] * alpha
@@ -42,6 +43,18 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
         m, kk, n = ints[a_aux + 2], ints[a_aux + 3], ints[b_aux + 3]
     else:
         m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
+    if b_transposed:
+        n = ints[b_aux + 1]
+        A = _mat(vals, ao, m, kk)
+        Bt = _mat(vals, bo, n, kk)
+        G = _mat(adj, yo, m, n)
+        if alpha != 1.0:
+            G = G * alpha
+        if need_a:
+            _mat(adj, ao, m, kk)[:, :] += np.dot(G, Bt)
+        if need_b:
+            _mat(adj, bo, n, kk)[:, :] += np.dot(G.T, A)
+        return
     for t in range(nb):
         A = _mat(vals, ao + t * m * kk, m, kk)
         B = _mat(vals, bo + t * kk * n, kk, n)
@@ -56,9 +69,9 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
 
 
 @njit(cache=True)
-def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
-    """Recompute y = alpha * a @ b into vals[yo:] (forward replay); ADDMM's beta * input term is added by
-    addmm_forward_input."""
+def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, b_transposed, vals):
+    """Recompute y = alpha * a @ b (a @ b.T when b_transposed) into vals[yo:] (forward replay); ADDMM's
+    beta * input term is added by addmm_forward_input."""
     if o == op.DOT or o == op.VDOT:
         n = ints[a_aux + 1]
         vals[yo] = alpha * np.dot(vals[ao:ao + n], vals[bo:bo + n])
@@ -73,6 +86,10 @@ def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, vals):
         m, kk, n = ints[a_aux + 2], ints[a_aux + 3], ints[b_aux + 3]
     else:
         m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
+    if b_transposed:
+        n = ints[b_aux + 1]
+        _mat(vals, yo, m, n)[:, :] = alpha * np.dot(_mat(vals, ao, m, kk), _mat(vals, bo, n, kk).T)
+        return
     for t in range(nb):
         prod = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
         _mat(vals, yo + t * m * n, m, n)[:, :] = alpha * prod

@@ -112,7 +112,7 @@ SCATTER_VALUE = _op(INDEX_PUT, "ScatterBackward1")                 # scatter(dim
 MM = _op(MATMUL, "MmBackward0", 2, reads="ab")
 MV = _op(MATMUL, "MvBackward0", 2, reads="ab")
 DOT = _op(MATMUL, "DotBackward0", 2, reads="ab")
-ADDMM = _op(MATMUL, "AddmmBackward0", 3, reads="ab", extra=True)  # params: [1, input gid, beta bits]
+ADDMM = _op(MATMUL, "AddmmBackward0", 3, reads="ab", extra=True)  # params: [1, input gid, beta bits, b is transposed]
 BMM = _op(MATMUL, "BmmBackward0", 2, reads="ab")
 
 # tapegrad.autograd.Function: a node record (inputs beyond a, b in params) whose backward is Python code, and

@@ -56,10 +56,14 @@ def forward_replay(ops, a, b, aux, off, const, ints, vals, n, base):
         elif fam == op.LAYOUT:
             layout_forward(o, ints, aux, off, const, base, i, pa, pb, vals)
         elif fam == op.MATMUL:
-            alpha = const[i] if o == op.ADDMM else 1.0
-            matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, alpha, vals)
+            alpha = 1.0
+            b_transposed = False
             if o == op.ADDMM:
                 p = params_at(ints, aux[i])
+                alpha = const[i]
+                b_transposed = ints[p + 3] != 0
+            matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, alpha, b_transposed, vals)
+            if o == op.ADDMM:
                 beta = ints[p + 2:p + 3].view(np.float64)[0]
                 pc = ints[p + 1] - base
                 addmm_forward_input(ints, aux[i], aux[pc], off[pc], yo, beta, vals)

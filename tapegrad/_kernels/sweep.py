@@ -111,11 +111,15 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
                                                  adj, need, op.CONST))
         elif fam == op.MATMUL:
-            alpha = const[i] if o == op.ADDMM else 1.0
-            matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,
-                            alpha, vals, adj)
+            alpha = 1.0
+            b_transposed = False
             if o == op.ADDMM:
                 p = params_at(ints, aux[i])
+                alpha = const[i]
+                b_transposed = ints[p + 3] != 0
+            matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,
+                            alpha, b_transposed, vals, adj)
+            if o == op.ADDMM:
                 pc = ints[p + 1] - base
                 if ops[pc] != op.CONST:
                     beta = ints[p + 2:p + 3].view(np.float64)[0]

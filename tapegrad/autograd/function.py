@@ -4,6 +4,8 @@ apply() records one node record (its tensor inputs) and one pass-through record 
 The compiled reverse sweep stops at the node, Python runs the user's backward on the outputs' adjoints and
 adds the returned gradients into the inputs' adjoints, and the sweep resumes below the node.
 """
+import math
+
 import numpy as np
 
 from .._kernels import opcodes as op
@@ -69,7 +71,7 @@ class _Node:
                 continue
             p = gid - tape.base
             o = int(tape.off[p])
-            size = int(np.prod(shape, dtype=np.int64))
+            size = int(math.prod(shape))
             reached = need[p] != 0
             if not reached and not self.ctx.materialize_grads:
                 grads_out.append(None)

@@ -66,10 +66,21 @@ class Node:
         else:
             inputs = [a, b][:op.N_NEXT.get(opcode, 0)]
             if opcode == op.ADDMM and tape.owns(self._gid):
-                inputs = [self._params()[0], a, b]
+                params = self._params()
+                inputs = [params[0], a, b]
+                if self._addmm_reads_b_transposed():
+                    weight = self._node_of(b)
+                    return ((self._node_of(params[0]), 0), (self._node_of(a), 0),
+                            (TransposeNode(weight) if weight is not None else None, 0))
             elif opcode == op.CUSTOM_OP and tape.owns(self._gid):
                 inputs = [g for g in (a, b) if g >= 0] + self._params()[:-1]
         return tuple((self._node_of(g), 0) for g in inputs)
+
+    def _addmm_reads_b_transposed(self):
+        """F.linear's ADDMM reads its weight transposed (params: [1, input gid, beta bits, transposed])."""
+        tape = self._seg.tape
+        aux = int(tape.aux[self._gid - tape.base])
+        return bool(tape.ints[aux + 1 + int(tape.ints[aux]) + 3])
 
     def _node_of(self, gid):
         if gid < 0:
@@ -97,6 +108,32 @@ class Node:
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class TransposeNode:
+    """The TBackward0 that PyTorch shows between F.linear's AddmmBackward0 and its weight; tapegrad records no
+    transpose there (the ADDMM reads the weight transposed), so this node exists only in the graph's view."""
+
+    __slots__ = ("_weight",)
+
+    def __init__(self, weight):
+        self._weight = weight
+
+    def name(self):
+        return "TBackward0"
+
+    @property
+    def next_functions(self):
+        return ((self._weight, 0),)
+
+    def __eq__(self, other):
+        return isinstance(other, TransposeNode) and other._weight == self._weight
+
+    def __hash__(self):
+        return hash(("T", self._weight))
+
+    def __repr__(self):
+        return f"<TBackward0 object at {hex(id(self))}>"
 
 
 class AccumulateGrad:

@@ -3,6 +3,7 @@
 Operations whose PyTorch grad_fn is a fused node record one NN-family op (tapegrad/ops/nn.py); the others are
 compositions of recorded ops that end in the op PyTorch shows.
 """
+import math
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..ops.elementwise import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh
                                logsigmoid, mish, prelu, relu, relu6, selu, sigmoid, silu, softplus, softsign,
                                tanh, tanhshrink)
 from ..ops.shape import pad  # noqa: F401
-from ..ops.linalg import addmm, matmul
+from ..ops.linalg import addmm_transposed, matmul
 from ..ops.elementwise import where
 from ..tensor import Tensor, _wrap
 
@@ -50,8 +51,8 @@ def linear(input, weight, bias=None):
         out = matmul(input, weight.t())
         return out if bias is None else out + bias
     if x.ndim == 2:
-        return addmm(bias, input, weight.t())
-    out = addmm(bias, input.reshape(-1, x.shape[-1]), weight.t())
+        return addmm_transposed(bias, input, weight)
+    out = addmm_transposed(bias, input.reshape(-1, x.shape[-1]), weight)
     return out.view(*x.shape[:-1], w.shape[0])
 
 
@@ -496,7 +497,7 @@ def _pool_geometry(name, input, kernel_size, stride, padding, dilation, ceil_mod
     if oh < 1 or ow < 1:
         raise RuntimeError(f"Given input size: ({'x'.join(map(str, x.shape[-3:]))}). Calculated output size: "
                            f"({x.shape[-3]}x{oh}x{ow}). Output size is too small")
-    planes = int(np.prod(x.shape[:-2]))
+    planes = int(math.prod(x.shape[:-2]))
     return planes, h, w, oh, ow, k, s, p, d, x.shape[:-2] + (oh, ow)
 
 

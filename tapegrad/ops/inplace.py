@@ -41,6 +41,23 @@ def invalidate(t):
             h._id = -1     # a leaf or constant records a fresh snapshot at its next use
 
 
+def invalidate_all(tensors):
+    """invalidate() for each tensor, flushing the tape once (an optimizer step updates every parameter)."""
+    tape = _state.tape
+    tape.flush()
+    for t in tensors:
+        if t._base is None and t._seg is None and not (t._meta and t._meta.get("snapshots")):
+            # a leaf or constant: only its own snapshot record goes stale
+            g = t._id
+            if tape.owns(g):
+                tape.flags[g - tape.base] |= op.FLAG_STALE
+                tape.stale_info.setdefault(g, (t, t._version_count))
+            t._version_count += 1
+            t._id = -1
+        else:
+            invalidate(t)
+
+
 def _conform(name, new, target):
     """Broadcast and cast the computed value to the shape and dtype of the tensor written in place."""
     nd = new._data

@@ -1,5 +1,6 @@
 """Matrix products and linear algebra: matmul (with PyTorch's rank rules), mm, mv, dot, vdot, bmm, addmm, outer,
 einsum, tensordot, kron; solve, inv, det, slogdet, cholesky (exposed as tg.linalg.*)."""
+import math
 import warnings
 from collections import namedtuple
 
@@ -181,14 +182,14 @@ def _matmul_plan(t1, t2):
             return "squeeze2"
     if _should_fold(t1, t2):
         if d1 >= d2:
-            rows = (int(np.prod(s1[:-1])), s1[-1])
+            rows = (int(math.prod(s1[:-1])), s1[-1])
             (_check_mm if d2 == 2 else _check_mv)(rows, s2, dt1, dt2)
             return "fold"
-        rows = (int(np.prod(s2[:-2])) * s2[-1], s2[-2])
+        rows = (int(math.prod(s2[:-2])) * s2[-1], s2[-2])
         (_check_mm if d1 == 2 else _check_mv)(rows, s1[::-1], dt2, dt1)
         return "fold_t"
     broadcast_shape("matmul", s1[:-2] if d1 > 1 else (), s2[:-2] if d2 > 1 else ())
-    b1 = int(np.prod(np.broadcast_shapes(s1[:-2] if d1 > 1 else (), s2[:-2] if d2 > 1 else ())))
+    b1 = int(math.prod(np.broadcast_shapes(s1[:-2] if d1 > 1 else (), s2[:-2] if d2 > 1 else ())))
     try:
         _check_bmm((b1, s1[-2] if d1 > 1 else 1, s1[-1]),
                    (b1, s2[-2] if d2 > 1 else s2[0], s2[-1] if d2 > 1 else 1), dt1, dt2)
@@ -219,7 +220,7 @@ def matmul(input, other):
         return matmul(input, other.squeeze(0))
     s1, s2 = input._data.shape, other._data.shape
     if path == "fold":
-        rows = input.reshape(int(np.prod(s1[:-1])), s1[-1])
+        rows = input.reshape(int(math.prod(s1[:-1])), s1[-1])
         if other.ndim == 2:
             return unsafe_view(mm(rows, other), s1[:-1] + (s2[-1],))
         return unsafe_view(mv(rows, other), s1[:-1])
@@ -227,7 +228,7 @@ def matmul(input, other):
         # the larger operand transposed becomes the folded one; the result is transposed back and, as in
         # PyTorch, made contiguous (a copy unless size-1 dims make the transpose contiguous already)
         big = other.mT
-        rows = big.reshape(int(np.prod(s2[:-2])) * s2[-1], s2[-2])
+        rows = big.reshape(int(math.prod(s2[:-2])) * s2[-1], s2[-2])
         if input.ndim == 1:
             return unsafe_view(mv(rows, input), s2[:-2] + (s2[-1],))
         out = unsafe_view(mm(rows, input.t()), s2[:-2] + (s2[-1], s1[0])).mT
@@ -241,7 +242,7 @@ def matmul(input, other):
     b = other.unsqueeze(-1) if nb == 1 else other
     sa, sb = a._data.shape, b._data.shape
     batch = np.broadcast_shapes(sa[:-2], sb[:-2])
-    n_batch = int(np.prod(batch)) if batch else 1
+    n_batch = int(math.prod(batch)) if batch else 1
     a3 = a.expand(*batch, *sa[-2:]).reshape(n_batch, sa[-2], sa[-1])
     b3 = b.expand(*batch, *sb[-2:]).reshape(n_batch, sb[-2], sb[-1])
     shape = tuple(batch) + ((sa[-2],) if na > 1 else ()) + ((sb[-1],) if nb > 1 else ())
@@ -272,8 +273,34 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     ia = source_gid(mat1, tape)
     ib = source_gid(mat2, tape)
     beta_bits = int(np.array(float(beta)).view(np.int64))
-    aux = tape.put_ints((2, *shape, 1, ic, beta_bits))
+    aux = tape.put_ints((2, *shape, 1, ic, beta_bits, 0))
     gid = tape.push(op.ADDMM, ia, ib, out, aux, float(alpha))
+    return _result(out, gid, tape.seg)
+
+
+_ONE_BITS = int(np.array(1.0).view(np.int64))
+
+
+def addmm_transposed(bias, mat1, weight):
+    """bias + mat1 @ weight.T for F.linear: recorded as one ADDMM that reads the weight transposed, so no
+    transposed copy of the weight goes on the tape; its grad_fn still shows PyTorch's TBackward0 in between."""
+    a, w, c = mat1._data, weight._data, bias._data
+    _check_mm(a.shape, w.shape[::-1], mat1.dtype, weight.dtype)
+    if bias.dtype != mat1.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got {_tn(bias.dtype)} and "
+                           f"{_tn(mat1.dtype)}")
+    shape = (a.shape[0], w.shape[0])
+    _check_expands_to(c.shape, shape)
+    out = a @ w.T
+    out += c
+    if not needs_grad(bias, mat1, weight):
+        return constant(out)
+    tape = _state.tape
+    ic = source_gid(bias, tape)
+    ia = source_gid(mat1, tape)
+    ib = source_gid(weight, tape)
+    aux = tape.put_ints((2, *shape, 1, ic, _ONE_BITS, 1))
+    gid = tape.push(op.ADDMM, ia, ib, out, aux, 1.0)
     return _result(out, gid, tape.seg)
 
 
@@ -370,9 +397,9 @@ def tensordot(a, b, dims=2):
                            f"{_C_NAME[b.dtype.name]}")
     free_a = [d for d in range(len(sa)) if d not in da]
     free_b = [d for d in range(len(sb)) if d not in db]
-    k = int(np.prod([sa[d] for d in da]))
-    m = a.permute(*free_a, *da).reshape(int(np.prod([sa[d] for d in free_a])), k)
-    n = b.permute(*db, *free_b).reshape(k, int(np.prod([sb[d] for d in free_b])))
+    k = int(math.prod([sa[d] for d in da]))
+    m = a.permute(*free_a, *da).reshape(int(math.prod([sa[d] for d in free_a])), k)
+    n = b.permute(*db, *free_b).reshape(k, int(math.prod([sb[d] for d in free_b])))
     return mm(m, n).reshape(*[sa[d] for d in free_a], *[sb[d] for d in free_b])
 
 
@@ -565,7 +592,7 @@ def _contract_pair(x, xl, y, yl, later, sizes, out_labels):
             x, xl, y, yl, left, right = y, yl, x, xl, right, left
     x = _expand_to(x, xl, sizes, batch + summed)
     y = _expand_to(y, yl, sizes, batch + summed)
-    size = lambda labs: int(np.prod([sizes[lab] for lab in labs]))
+    size = lambda labs: int(math.prod([sizes[lab] for lab in labs]))
     xp = x.permute(*[xl.index(lab) for lab in batch + left + summed])
     yp = y.permute(*[yl.index(lab) for lab in batch + summed + right])
     xs = xp.reshape(size(batch), size(left), size(summed))
@@ -635,7 +662,7 @@ def _linalg_record(opcode, inputs, out, nb, n, k=0):
 
 
 def _batch_count(shape):
-    return int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return int(math.prod(shape[:-2])) if len(shape) > 2 else 1
 
 
 def solve(A, B, *, left=True):

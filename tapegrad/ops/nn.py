@@ -4,6 +4,8 @@ Each forward runs the family's replay kernel (_kernels/nn.py nn_forward) on a sc
 eager values and a compiled replay are computed by the same code. Compositions of existing ops live in
 tapegrad/nn/functional.py; this module holds the ops whose PyTorch grad_fn is a fused node.
 """
+import math
+
 import numpy as np
 
 from .. import _dtypes
@@ -16,28 +18,44 @@ from ._common import constant, wrap_dim
 REDUCTIONS = {"none": NONE, "mean": MEAN, "sum": SUM}
 
 
+_scratch_layouts = {}
+
+
+def _scratch_layout(opcode, shapes, n_extras, has_b, out_shape, params):
+    """(ints, aux, off, output offset, params position) of a scratch tape holding inputs of `shapes` then the
+    output; cached, because a training loop asks for the same few layouts every step."""
+    key = (opcode, shapes, n_extras, has_b, out_shape, params)
+    layout = _scratch_layouts.get(key)
+    if layout is None:
+        ints = [0]
+        aux, off = [], []
+        pos = 0
+        for shape in shapes:
+            aux.append(len(ints))
+            ints += [len(shape), *shape]
+            off.append(pos)
+            pos += math.prod(shape)
+        first_extra = 1 + has_b
+        aux.append(len(ints))
+        p = len(ints) + 1 + len(out_shape) + 1 + n_extras
+        ints += [len(out_shape), *out_shape, n_extras, *range(first_extra, first_extra + n_extras), *params]
+        off.append(pos)
+        layout = (np.array(ints, dtype=np.int64), np.array(aux, np.int64), np.array(off, np.int64), pos, p)
+        if len(_scratch_layouts) > 4096:
+            _scratch_layouts.clear()
+        _scratch_layouts[key] = layout
+    return layout
+
+
 def _scratch_forward(opcode, a, b, extras, out_shape, params, const=0.0):
     """Run nn_forward on a scratch tape holding the inputs' values; return (float64 output, final params)."""
     inputs = [a] + ([b] if b is not None else []) + list(extras)
-    ints = [0]
-    aux, off, flat = [], [], []
-    pos = 0
-    for arr in inputs:
-        aux.append(len(ints))
-        ints += [arr.ndim, *arr.shape]
-        off.append(pos)
-        flat.append(np.asarray(arr, dtype=np.float64).reshape(-1))
-        pos += arr.size
-    first_extra = 1 + (b is not None)
-    aux.append(len(ints))
-    p = len(ints) + 1 + len(out_shape) + 1 + len(extras)
-    ints += [len(out_shape), *out_shape, len(extras), *range(first_extra, first_extra + len(extras)), *params]
-    off.append(pos)
-    size = int(np.prod(out_shape)) if out_shape else 1
-    vals = np.concatenate(flat + [np.zeros(size)])
-    ints = np.array(ints, dtype=np.int64)
-    nn_forward(opcode, ints, np.array(aux, np.int64), np.array(off, np.int64), 0, len(inputs), 0,
-               1 if b is not None else -1, float(const), vals)
+    ints, aux, off, pos, p = _scratch_layout(opcode, tuple(arr.shape for arr in inputs), len(extras), b is not None,
+                                             out_shape, tuple(params))
+    ints = ints.copy()     # the kernel writes data-dependent params (max-pool argmaxes) into it
+    size = math.prod(out_shape)
+    vals = np.concatenate([arr.reshape(-1) for arr in inputs] + [np.zeros(size)], dtype=np.float64)
+    nn_forward(opcode, ints, aux, off, 0, len(inputs), 0, 1 if b is not None else -1, float(const), vals)
     return vals[pos:].reshape(out_shape), ints[p:]
 
 
@@ -85,9 +103,9 @@ def softmax_op(name, input, dim, log):
     _float_input(name, input)
     shape = input._data.shape
     d = wrap_dim(dim, input._data.ndim, name)
-    outer = int(np.prod(shape[:d])) if shape else 1
+    outer = int(math.prod(shape[:d])) if shape else 1
     n = shape[d] if shape else 1
-    inner = int(np.prod(shape[d + 1:])) if shape else 1
+    inner = int(math.prod(shape[d + 1:])) if shape else 1
     opcode = op.LOG_SOFTMAX if log else op.SOFTMAX
     return nn_op(opcode, input, None, (), shape, (outer, n, inner), input._data.dtype)[0]
 
@@ -129,7 +147,7 @@ def check_nll_args(input, target, weight, ignore_index):
         if x.shape[2:] != t.shape[1:]:
             raise RuntimeError(f"Expected target size {list((x.shape[0],) + x.shape[2:])}, got {list(t.shape)}")
         nb, nc = x.shape[0], x.shape[1]
-        inner = int(np.prod(x.shape[2:]))
+        inner = int(math.prod(x.shape[2:]))
     if weight is not None and (weight._data.ndim != 1 or weight._data.shape[0] != nc):
         raise RuntimeError(f"weight tensor should be defined either for all {nc} classes or no classes but got "
                            f"weight tensor of shape: {list(weight._data.shape)}")
@@ -172,7 +190,7 @@ def layer_norm_op(input, normalized_shape, weight, bias, eps):
         if t is not None and tuple(t._data.shape) != ns:
             raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
                                f"{list(t._data.shape)} and normalized_shape = {list(ns)}")
-    m = int(np.prod(ns))
+    m = int(math.prod(ns))
     rows = x.size // m if m else 0
     extras = [bias] if bias is not None else []
     return nn_op(op.LAYER_NORM, input, weight, extras, x.shape, (rows, m), x.dtype, const=float(eps))[0]
@@ -204,7 +222,7 @@ def conv_op(input, weight, bias, geometry, out_shape):
 
 def max_pool_op(input, geometry, out_shape):
     """Returns (values, flat argmax index within each plane as int64 of the output's shape)."""
-    n_out = int(np.prod(out_shape))
+    n_out = int(math.prod(out_shape))
     out, params = nn_op(op.MAX_POOL2D, input, None, (), out_shape, tuple(geometry) + (0,) * n_out,
                         input._data.dtype)
     indices = np.array(params[13:13 + n_out], dtype=np.int64).reshape(out_shape)

@@ -80,11 +80,11 @@ def _reduce(name, input, dim, keepdim, scale_by_count, dtype):
         d = d.astype(np.int64)   # PyTorch sums integers and bools as int64
     axes = _axes(dim, d.ndim)
     count = _count(d.shape, axes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.sum(d, axis=axes, keepdims=keepdim) if d.ndim else d
-        if scale_by_count:
+    out = d.sum(axis=axes, keepdims=keepdim) if d.ndim else d
+    if scale_by_count:
+        with np.errstate(invalid="ignore", divide="ignore"):
             out = out / d.dtype.type(count) if count else out * d.dtype.type(np.nan)
-        out = np.asarray(out).astype(d.dtype, copy=False)
+    out = np.asarray(out).astype(d.dtype, copy=False)
     if not needs_grad(input):
         return constant(out)
     if dim is None and not keepdim:
@@ -285,8 +285,8 @@ def _lines(d, ax):
     """d viewed as (before, along, after) around axis ax (a 0-d tensor is one line of one)."""
     if d.ndim == 0:
         return d.reshape(1, 1, 1)
-    return d.reshape(int(np.prod(d.shape[:ax], dtype=np.int64)), d.shape[ax],
-                     int(np.prod(d.shape[ax + 1:], dtype=np.int64)))
+    return d.reshape(int(math.prod(d.shape[:ax])), d.shape[ax],
+                     int(math.prod(d.shape[ax + 1:])))
 
 
 def _stable_argsort(x3, descending):

@@ -4,6 +4,8 @@ Every view records one STRIDED record: the output element i_0..i_k reads input e
 offset + sum(i_j * stride_j) of the input's C-ordered values, so one backward kernel serves them all.
 The output shares memory with the input, as a PyTorch view does (`_base` links it to the storage owner).
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -133,7 +135,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     if s == e:
         return input    # nothing to merge: PyTorch returns the tensor itself
     shape = input._data.shape
-    return reshape(input, shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
+    return reshape(input, shape[:s] + (int(math.prod(shape[s:e + 1])),) + shape[e + 1:])
 
 
 def transpose(input, dim0, dim1):
@@ -553,10 +555,10 @@ def unflatten(input, dim, sizes):
     shape = input._data.shape
     dim = wrap_dim(dim, input._data.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
-    known = int(np.prod([s for s in sizes if s != -1]))
+    known = int(math.prod([s for s in sizes if s != -1]))
     if sizes.count(-1) == 1 and known and shape[dim] % known == 0:
         sizes = tuple(shape[dim] // known if s == -1 else s for s in sizes)
-    if int(np.prod(sizes)) != shape[dim] or -1 in sizes:
+    if int(math.prod(sizes)) != shape[dim] or -1 in sizes:
         raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
                            f"({shape[dim]}) in the input tensor")
     return view(input, shape[:dim] + sizes + shape[dim + 1:])

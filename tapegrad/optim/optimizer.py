@@ -10,7 +10,7 @@ import copy
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
-from ..ops.inplace import invalidate
+from ..ops.inplace import invalidate_all
 from ..tensor import Tensor, _wrap
 
 
@@ -36,6 +36,12 @@ class _Layout:
         self.steps = np.zeros(len(sizes), np.float64)
         self.has_state = np.zeros(len(sizes), np.bool_)
         self.empty = np.zeros(0, np.float64)
+        self.all_active = np.ones(len(sizes), np.bool_)
+        # reused every step: the gathered parameters and gradients, and each parameter's segment of them
+        self.flat_p = np.zeros(self.total, np.float64)
+        self.flat_g = np.zeros(self.total, np.float64)
+        self.p_segments = [self.flat_p[a:b].reshape(shape)
+                           for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
 
     def matches(self, params):
         return len(params) == len(self.params) and all(a is b for a, b in zip(params, self.params))
@@ -132,8 +138,7 @@ class Optimizer:
         """Group i's layout, rebuilt (keeping state) if its parameter list changed."""
         layout = self._layouts[i]
         params = self.param_groups[i]["params"]
-        if not layout.matches(params) or any(p._data.size != layout.offsets[k + 1] - layout.offsets[k]
-                                             for k, p in enumerate(params)):
+        if not layout.matches(params) or any(p._data.shape != shape for p, shape in zip(params, layout.shapes)):
             new = _Layout(params)
             new.adopt(layout)
             self._layouts[i] = layout = new
@@ -169,23 +174,26 @@ class Optimizer:
         if not params:
             return
         grads = [p._grad for p in params]
-        active = np.array([g is not None for g in grads], np.bool_)
-        if not active.any():
-            return
-        for g in grads:
-            if g is not None and g._data.dtype.kind == "c":
-                raise NotImplementedError("tapegrad optimizers do not support complex parameters yet")
-        flat_p = np.concatenate([np.ravel(p._data) for p in params], dtype=np.float64) if layout.total \
-            else layout.empty
-        flat_g = np.concatenate([np.ravel(g._data) if g is not None else np.zeros(p._data.size)
-                                 for p, g in zip(params, grads)], dtype=np.float64) if layout.total else layout.empty
+        if any(g is None for g in grads):
+            active = np.array([g is not None for g in grads], np.bool_)
+            if not active.any():
+                return
+        else:
+            active = layout.all_active
+        flat_p, flat_g = layout.flat_p, layout.flat_g
+        if layout.total:
+            for g in grads:
+                if g is not None and g._data.dtype.kind == "c":
+                    raise NotImplementedError("tapegrad optimizers do not support complex parameters yet")
+            np.concatenate([p._data.reshape(-1) for p in params], out=flat_p, casting="same_kind")
+            np.concatenate([g._data.reshape(-1) if g is not None else np.zeros(p._data.size)
+                            for p, g in zip(params, grads)], out=flat_g, casting="same_kind")
         self._update(layout, group, flat_p, flat_g, active)
-        offsets = layout.offsets
-        for k, p in enumerate(params):
-            if active[k]:
-                arr = p._ensure_array()
-                invalidate(p)
-                arr[...] = flat_p[offsets[k]:offsets[k + 1]].reshape(arr.shape)
+        updated = params if active is layout.all_active else [p for p, a in zip(params, active) if a]
+        invalidate_all(updated)
+        for p, segment, a in zip(params, layout.p_segments, active):
+            if a:
+                np.copyto(p._ensure_array(), segment, casting="same_kind")
         if self.has_step:   # (SGD's kernel marks the parameters that got a momentum buffer itself)
             layout.has_state |= active
 
