@@ -25,6 +25,7 @@ from .ops.shape import (broadcast_to, cat, chunk, concat, concatenate, diag, dia
                         stack, swapaxes, swapdims, t, take_along_dim, tile, trace, transpose, tril, triu, unbind,
                         unflatten, unsqueeze, vstack)
 from .ops.inplace import index_put, scatter, scatter_add
+from .ops.complex import angle, complex, conj, imag, real, view_as_complex, view_as_real  # noqa: A004
 from .ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cholesky, det, dot, einsum, inv as inverse, kron,
                          matmul, mm, mv, outer, outer as ger, slogdet, tensordot, vdot)
 from . import linalg

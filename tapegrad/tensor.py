@@ -138,7 +138,11 @@ class Tensor:
     def grad_fn(self):
         if self._seg is None:
             return None
-        from .autograd.graph import node_for
+        from .autograd.graph import node_for, renamed
+        meta = self._meta
+        if meta and "grad_fn_name" in meta:     # a complex operation, composed of real ones (ops/complex.py)
+            carrier = meta.get("pair", self)
+            return renamed(node_for(carrier._seg, carrier._id), meta["grad_fn_name"])
         return node_for(self._seg, self._id)
 
     @property
@@ -157,7 +161,8 @@ class Tensor:
             return
         meta = self._meta_dict()
         meta["retains_grad"] = True
-        self._seg.retained.append((self._id, self))
+        carrier = meta.get("pair", self)       # a complex result's gradient is read from its real pair
+        self._seg.retained.append((carrier._id, self))
 
     def _meta_dict(self):
         if self._meta is None:
@@ -310,7 +315,7 @@ def source_gid(t, tape):
         return g
     data = t._data
     if data.dtype.kind == "c":
-        raise NotImplementedError("autograd through complex tensors is not supported yet")
+        _refuse_complex()
     if t._rg:
         g = tape.push(op.LEAF, -1, -1, data, tape.put_shape(data.shape))
         tape.seg.leaves.append((g, t))
@@ -334,7 +339,15 @@ def current_gid(t):
     return t._id
 
 
+def _refuse_complex():
+    from .ops.complex import SUPPORTED
+    raise NotImplementedError(f"autograd through complex tensors is supported only for {SUPPORTED}; this "
+                              "operation got a complex tensor")
+
+
 def _foreign_or_freed(t, tape):
+    if t._meta and "pair" in t._meta:
+        _refuse_complex()       # a complex result (gid -2): only ops/complex.py reads it, through its pair
     if tape.tracing is not None and t._seg.tape is not tape:
         return tape.tracing.capture(t)     # a result computed outside the compiled function
     g = current_gid(t)

@@ -39,9 +39,12 @@ def _check_roots(tensors, grad_tensors):
             raise TypeError(f"expected a Tensor as output {i}, got {type(t).__name__}")
         if not t._rg:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        is_complex = t._data.dtype.kind == "c"
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if is_complex:
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
             seed = np.ones(t._data.shape)
         else:
             if not isinstance(g, Tensor):
@@ -49,7 +52,10 @@ def _check_roots(tensors, grad_tensors):
             if g._data.shape != t._data.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
                                    f"output[{i}] has a shape of {t.shape}.")
-            seed = np.asarray(g._data, dtype=np.float64)
+            seed = np.asarray(g._data, dtype=np.complex128 if is_complex else np.float64)
+        if is_complex and t._meta and "pair" in t._meta:
+            # a complex result: the sweep starts from its real pair, seeded with the gradient's (re, im) pairs
+            t, seed = t._meta["pair"], np.ascontiguousarray(seed).view(np.float64).reshape(*seed.shape, 2)
         roots.append((t, seed))
     return roots
 
@@ -159,7 +165,10 @@ def _gradient_of(tape, adj, gid, like):
     p = gid - tape.base
     o = int(tape.off[p])
     data = like._data
-    g = adj[o:o + data.size].reshape(data.shape)
+    if data.dtype.kind == "c":      # a complex tensor's record holds (re, im) pairs (ops/complex.py)
+        g = adj[o:o + 2 * data.size].view(np.complex128).reshape(data.shape)
+    else:
+        g = adj[o:o + data.size].reshape(data.shape)
     return g.astype(data.dtype) if data.ndim else data.dtype.type(g[()])
 
 
@@ -241,8 +250,9 @@ def _input_gradients(tape, inputs, direct, adj, need, lowest, allow_unused, mate
         if id(t) in direct:
             seed = direct[id(t)].reshape(t._data.shape)
             total = seed.astype(t._data.dtype) if t._data.ndim else t._data.dtype.type(seed[()])
-        gids = [current_gid(t)] if t._seg is not None else [g for seg in reached for g, leaf in seg.leaves
-                                                              if leaf is t]
+        carrier = t._meta["pair"] if t._meta and "pair" in t._meta else t    # a complex result: its real pair
+        gids = [current_gid(carrier)] if t._seg is not None else [g for seg in reached for g, leaf in seg.leaves
+                                                                  if leaf is t]
         for gid in gids:
             if need is not None and tape.owns(gid) and need[gid - tape.base]:
                 g = _gradient_of(tape, adj, gid, t)

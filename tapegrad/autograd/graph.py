@@ -161,3 +161,19 @@ class AccumulateGrad:
 
 def node_for(seg, gid):
     return Node(seg, seg.resolve(gid))
+
+
+class RenamedNode(Node):
+    """The grad_fn of a complex operation's result: its last real record, under PyTorch's name for the complex
+    operation (ops/complex.py composes complex operations of real ones)."""
+
+    __slots__ = ("_name",)
+
+    def name(self):
+        return self._name
+
+
+def renamed(node, name):
+    out = RenamedNode(node._seg, node._gid)
+    out._name = name
+    return out

@@ -1,2 +1,2 @@
 """Operation families. Importing this package attaches every operation to Tensor."""
-from . import elementwise, inplace, linalg, nn, reduce, shape  # noqa: F401
+from . import complex, elementwise, inplace, linalg, nn, reduce, shape  # noqa: F401

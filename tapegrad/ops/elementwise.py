@@ -11,6 +11,7 @@ import numpy as np
 from .._kernels import opcodes as op
 from .._tape import _state
 from ..tensor import Tensor, needs_grad, record, record_elementwise
+from . import complex as _complex
 from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, constant, float_result_dtype,
                       result_dtype)
 
@@ -35,6 +36,8 @@ def _tensor_tensor(name, opcode, fn, x, y, true_div=False):
         raise
     tape = _state.tape
     if tape.grad_enabled and (x._rg or y._rg):
+        if out.dtype.kind == "c":
+            return _complex.binary(name, x, y)
         return record_elementwise(tape, opcode, x, y, out)
     return constant(out)
 
@@ -52,8 +55,8 @@ def _tensor_scalar(name, opcode, fn, x, c, reverse=False, true_div=False):
         out = fn(cv, cast(xd, dt)) if reverse else fn(cast(xd, dt), cv)
     tape = _state.tape
     if x._rg and tape.grad_enabled:
-        if isinstance(c, complex):
-            raise NotImplementedError(f"{name}(): autograd with complex scalars is not supported yet")
+        if out.dtype.kind == "c":
+            return _complex.binary(name, x, c, reverse)
         return record_elementwise(tape, opcode, x, None, out, float(c))
     return constant(out)
 
@@ -236,6 +239,8 @@ def _make_unary(name, opcode, fn, to_float):
             out = fn(d)
         tape = _state.tape
         if input._rg and tape.grad_enabled:
+            if d.dtype.kind == "c":
+                return _complex.unary(name, input)
             return record_elementwise(tape, opcode, input, None, out)
         return constant(out)
     unary.__name__ = unary.__qualname__ = name

@@ -205,6 +205,9 @@ def matmul(input, other):
     """PyTorch's matmul: dot, mv, mm, or a batched product broadcasting the batch dims; records the graph
     PyTorch records for the same ranks and requires_grad flags."""
     _require_tensors("matmul", input, other)
+    if (input._data.dtype.kind == "c" or other._data.dtype.kind == "c") and needs_grad(input, other):
+        from . import complex as _complex
+        return _complex.matmul(input, other)
     path = _matmul_plan(input, other)
     if path == "dot":
         return dot(input, other)

@@ -87,6 +87,9 @@ def _reduce(name, input, dim, keepdim, scale_by_count, dtype):
     out = np.asarray(out).astype(d.dtype, copy=False)
     if not needs_grad(input):
         return constant(out)
+    if d.dtype.kind == "c":
+        from . import complex as _complex
+        return _complex.reduce(name, input if dtype is None else input.to(dtype), dim, keepdim)
     if dim is None and not keepdim:
         opcode = op.MEAN_ALL if scale_by_count else op.SUM_ALL
     else:
