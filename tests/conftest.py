@@ -5,7 +5,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, print_blob=True, database=None,
+settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True, print_blob=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None)
 settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

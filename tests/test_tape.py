@@ -32,25 +32,35 @@ def _train_steps(n, side_computation=False, keep_losses=None):
     return w
 
 
+@pytest.fixture
+def small_tape_thresholds(monkeypatch):
+    """Compaction from 2,048 records (not 16,384), so a few hundred training steps exercise what thousands would
+    with the real thresholds; used with on_own_tape, whose fresh tape starts from these."""
+    from tapegrad._tape import Tape
+    monkeypatch.setattr(Tape, "_MIN_COMPACT_RECORDS", 1 << 11)
+    monkeypatch.setattr(Tape, "_MIN_COMPACT_VALUES", 1 << 14)
+
+
 @pytest.mark.parametrize("side_computation", [False, True])
-def test_training_loop_does_not_grow_the_tape(side_computation):
+@on_own_tape
+def test_training_loop_does_not_grow_the_tape(small_tape_thresholds, side_computation):
     tape = current_tape()
-    _train_steps(6000, side_computation)      # long enough to compact a few times
+    _train_steps(900, side_computation)      # long enough to compact a few times
     held_after_warmup, _ = tape.nbytes()
-    _train_steps(6000, side_computation)
+    _train_steps(900, side_computation)
     held, _ = tape.nbytes()
     assert held <= held_after_warmup            # the buffers stopped growing
     assert tape.n <= tape.compact_at + 64 and tape.nv <= tape.compact_vals_at + 4096
 
 
 @on_own_tape
-def test_long_loop_keeps_process_memory_flat():
+def test_long_loop_keeps_process_memory_flat(small_tape_thresholds):
     import tracemalloc
-    _train_steps(8000)         # past the first compactions, so the tape buffers have reached their size
+    _train_steps(1200)         # past the first compactions, so the tape buffers have reached their size
     tracemalloc.start()
     samples = []
     for _ in range(12):
-        _train_steps(1000)
+        _train_steps(250)
         samples.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
     # memory cycles between compactions; the floor of the cycle must not rise: a leak lifts every later sample

@@ -173,8 +173,9 @@ def _gradient_of(tape, adj, gid, like):
 
 
 def _accumulate(t, g):
+    """Add g into t.grad; g is a fresh array the caller hands over (no copy is made)."""
     if t._grad is None:
-        t._grad = _wrap(g.copy() if isinstance(g, np.ndarray) else g)
+        t._grad = _wrap(g)
     elif isinstance(t._grad._data, np.ndarray) and t._grad._data.ndim:
         t._grad._data += g
     else:

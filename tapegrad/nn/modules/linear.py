@@ -2,7 +2,8 @@
 import math
 
 from ... import creation
-from ...ops.linalg import addmm, matmul
+from ...ops.linalg import matmul
+from ..functional import linear
 from ..parameter import Parameter
 from .. import init
 from .module import Module
@@ -10,17 +11,6 @@ from .module import Module
 
 def _uninitialized(*shape, dtype=None):
     return Parameter(creation.empty(*shape, dtype=dtype))
-
-
-def linear(input, weight, bias=None):
-    """y = input @ weight.T + bias with PyTorch's graph: Addmm for 2-D input, Addmm then View otherwise."""
-    if bias is None:
-        return matmul(input, weight.t())
-    if input.dim() == 2:
-        return addmm(bias, input, weight.t())
-    lead = tuple(input.shape[:-1])
-    out = addmm(bias, input.reshape(-1, input.shape[-1]), weight.t())
-    return out.reshape(*lead, weight.shape[0])
 
 
 class Identity(Module):

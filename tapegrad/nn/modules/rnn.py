@@ -8,7 +8,6 @@ import math
 import tapegrad as _tg
 from ... import creation
 from ...ops.elementwise import relu, sigmoid, tanh
-from ...ops.linalg import addmm, matmul
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -44,9 +43,7 @@ def _cat_last(tensors):
 
 def _project(x, weight, bias):
     """x @ weight.T (+ bias) for x of shape (N, in)."""
-    if bias is None:
-        return matmul(x, weight.t())
-    return addmm(bias, x, weight.t())
+    return F.linear(x, weight, bias)
 
 
 def _gate(g, k, hidden):
