@@ -56,6 +56,7 @@ SYSTEMS = (
     System("tapegrad eager", "tapegrad"),
     System("tapegrad compiled", "tapegrad", _tapegrad_compiled),
     System("tapegrad nn", "tapegrad"),
+    System("tapegrad vmap", "tapegrad", _tapegrad_compiled),
     System("torch eager", "torch"),
     System("torch nn", "torch"),
     System("jax jit", "jax", _jax),

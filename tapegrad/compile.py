@@ -731,14 +731,17 @@ def _vmap_compiled(cf, args, mapped, rows):
         if cf.eager_reason is not None:
             return None
         trace = cf.traces[key][0]
-    vals = np.empty((rows, len(trace.vals)))
-    vals[:] = trace.vals
     scratch = trace.vals.copy()
-    for r in range(rows):             # inputs and outside tensors, row by row (cheap next to the replay)
-        row = _row(args, mapped, r)
-        if not trace.load_inputs(scratch, [row[p] for p in positions]):
-            return None
-        vals[r] = scratch
+    first = _row(args, mapped, 0)      # unmapped arguments and outside tensors are the same for every row
+    if not trace.load_inputs(scratch, [first[p] for p in positions]):
+        return None
+    vals = np.empty((rows, len(trace.vals)))
+    vals[:] = scratch
+    for g, p in zip(trace.input_gids, positions):     # then each mapped argument's rows, in one copy each
+        if g >= 0 and mapped[p]:
+            o = int(trace.off[g - trace.base])
+            x = np.asarray(args[p]._data).reshape(rows, -1)
+            vals[:, o:o + x.shape[1]] = x
     with_grad = cf.vag is not None
     adj = np.zeros((rows, len(trace.vals))) if with_grad else np.zeros((1, 1))
     need = np.zeros((rows, max(trace.n, 1)), np.uint8) if with_grad else np.zeros((1, 1), np.uint8)
@@ -748,25 +751,43 @@ def _vmap_compiled(cf, args, mapped, rows):
         replay_rows(trace.ops, trace.a, trace.b, trace.aux, trace.off, trace.const, trace.flags, trace.ints, vals, adj,
                     need, trace.n, trace.base, gid, _TABLES, custom_kernels(), with_grad, status)
     cf.stats.replays += rows
-    results = []
-    for r in range(rows):
-        if status[r] != REPLAYED:
-            cf.stats.guard_failures += 1
-            results.append(cf(*_row(args, mapped, r)))
-            continue
-        if with_grad:
-            g, shape, dtype = trace.outputs[0]
-            value = _wrap(trace.value_of(vals[r], g, shape, dtype))
-            pos, many = cf.vag.positions(len(args))
-            index = {p: k for k, p in enumerate(positions)}
-            grads = [_wrap(trace.gradient_of(adj[r], trace.input_gids[index[p]], *trace.input_meta[index[p]]))
-                     for p in pos]
-            grads = tuple(grads) if many else grads[0]
-            results.append(grads if cf.grad_only else (value, grads))
-        else:
-            results.append(trace.pack([_wrap(trace.value_of(vals[r], g, shape, dtype))
-                                       for g, shape, dtype in trace.outputs]))
-    return _stack_rows(results)
+    # every row's results at once, as a row-by-row loop then np.stack would give them
+    if with_grad:
+        g, shape, dtype = trace.outputs[0]
+        pos, many = cf.vag.positions(len(args))
+        index = {p: k for k, p in enumerate(positions)}
+        grads = [_rows_of(adj, trace, trace.input_gids[index[p]], *trace.input_meta[index[p]]) for p in pos]
+        stacked = [_rows_of(vals, trace, g, shape, dtype), tuple(grads) if many else grads[0]]
+        out = stacked[1] if cf.grad_only else tuple(stacked)
+    else:
+        out = trace.pack([_rows_of(vals, trace, g, shape, dtype) for g, shape, dtype in trace.outputs])
+    for r in np.flatnonzero(status != REPLAYED):     # rows whose guards failed: called one by one
+        cf.stats.guard_failures += 1
+        _set_row(out, int(r), cf(*_row(args, mapped, int(r))))
+    return _wrap_rows(out)
+
+
+def _rows_of(buffer, trace, gid, shape, dtype):
+    """Record gid's values in every row of a (rows, n) buffer, as a (rows, *shape) array (zeros for gid < 0)."""
+    rows = buffer.shape[0]
+    if gid < 0:
+        return np.zeros((rows, *shape), dtype)
+    o, size = int(trace.off[gid - trace.base]), int(math.prod(shape))
+    return buffer[:, o:o + size].reshape(rows, *shape).astype(dtype)
+
+
+def _set_row(out, r, result):
+    if isinstance(out, np.ndarray):
+        out[r] = np.asarray(result._data)
+    else:
+        for o, res in zip(out, result):
+            _set_row(o, r, res)
+
+
+def _wrap_rows(out):
+    if isinstance(out, np.ndarray):
+        return _wrap(out)
+    return type(out)(_wrap_rows(o) for o in out)
 
 
 def _stack_rows(results):

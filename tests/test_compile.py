@@ -372,6 +372,25 @@ def test_vmap_rows_with_failing_guards_take_their_own_path():
     _close(tg.vmap(cf)(xs).numpy(), [1.0, 2.0, 3.0, 4.0])
 
 
+def test_vmap_of_value_and_grad_with_several_argnums_failing_guards_and_a_shared_argument():
+    def f(x, w, scale):
+        y = (x * w).sum()
+        return y * scale if y > 0 else -y * scale     # rows with y <= 0 fail the recorded guard
+
+    xs = _t(np.random.default_rng(2).uniform(-1, 1, size=(12, 3)))
+    ws = _t(np.random.default_rng(3).uniform(-1, 1, size=(12, 3)))
+    scale = _t(2.5)
+    cf = tg.compile(tg.value_and_grad(f, argnums=(0, 1)))
+    values, (gx, gw) = tg.vmap(cf, in_dims=(0, 0, None))(xs, ws, scale)
+    assert values.shape == (12,) and gx.shape == (12, 3) and gw.shape == (12, 3)
+    for r in range(12):
+        v, (ex, ew) = tg.value_and_grad(f, argnums=(0, 1))(xs[r], ws[r], scale)
+        _close(values[r].item(), v.item())
+        _close(gx[r].numpy(), ex.numpy())
+        _close(gw[r].numpy(), ew.numpy())
+    assert cf.stats.guard_failures > 0
+
+
 def test_vmap_in_dims():
     cf = tg.compile(lambda x, y: (x * y).sum())
     xs = _t(np.arange(6.0).reshape(3, 2))

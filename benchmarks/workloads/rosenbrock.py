@@ -92,6 +92,29 @@ class Compiled:
         return Timed(call)
 
 
+class Vmap:
+    """tg.vmap of the compiled value_and_grad: every point in one call, the rows replayed in parallel by numba
+    (on as many threads as numba has: run without --threads 1 to see the parallel speed-up)."""
+
+    def __init__(self, tg):
+        self.tg = tg
+
+    def _setup(self):
+        fn = self.tg.vmap(compiled_value_and_grad(self.tg, rosenbrock, 0))
+        return fn, self.tg.from_numpy(data())
+
+    def result(self):
+        """Sum of the values, and every value and gradient."""
+        fn, points = self._setup()
+        values, grads = fn(points)
+        return float(as_array(values).sum()), {"values": as_array(values), "grads": as_array(grads)}
+
+    def setup(self, case):
+        """A fresh compiled function (its first row records the trace)."""
+        fn, points = self._setup()
+        return Timed(lambda: fn(points))
+
+
 class Jax:
     """jax.jit(jax.value_and_grad(rosenbrock)) called once per point."""
 
@@ -179,5 +202,5 @@ class NumbaReference:
         return Timed(call)
 
 
-IMPLS = {"tapegrad eager": TorchLike, "tapegrad compiled": Compiled, "torch eager": TorchLike,
+IMPLS = {"tapegrad eager": TorchLike, "tapegrad compiled": Compiled, "tapegrad vmap": Vmap, "torch eager": TorchLike,
          "jax jit": Jax, "autograd": Autograd, "numba reference": NumbaReference}
