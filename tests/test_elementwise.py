@@ -405,3 +405,34 @@ def test_errors_match_torch_and_leave_the_tape_unchanged(name):
 def test_celu_refuses_alpha_zero_like_torch():
     with pytest.raises(RuntimeError, match="ZeroDivisionError: alpha cannot be 0 for CELU"):
         tg.nn.functional.celu(tg.tensor([1.0, -1.0], requires_grad=True), alpha=0.0)
+
+
+@pytest.mark.parametrize("case", ["same_shape", "broadcast", "0-d", "log"])
+def test_gradients_at_poles_are_ieee_inf_and_nan_like_torch(case):
+    """Backward divides by zero without raising (IEEE inf/nan), in the vectorised, broadcast and 0-d paths."""
+    torch = pytest.importorskip("torch")
+
+    def run(L):
+        f64 = L.float64
+        if case == "same_shape":
+            x = L.tensor([1.0, -2.0, 0.0], dtype=f64, requires_grad=True)
+            y = L.tensor([0.0, 0.0, 1.0], dtype=f64, requires_grad=True)
+            (x / y).sum().backward()
+        elif case == "broadcast":
+            x = L.tensor([[1.0, 2.0], [3.0, -4.0]], dtype=f64, requires_grad=True)
+            y = L.tensor([0.0, 2.0], dtype=f64, requires_grad=True)
+            (x / y).sum().backward()
+        elif case == "0-d":
+            x = L.tensor(1.0, dtype=f64, requires_grad=True)
+            y = L.tensor(0.0, dtype=f64, requires_grad=True)
+            (x / y + y.log()).backward()
+        else:
+            x = L.tensor([0.0, 1.0], dtype=f64, requires_grad=True)
+            y = L.tensor([2.0, 0.0], dtype=f64, requires_grad=True)
+            (x.log() + y.log()).sum().backward()
+        return x.grad.numpy(), y.grad.numpy()
+
+    with np.errstate(all="ignore"):
+        got = run(tg)
+    for g, w in zip(got, run(torch)):
+        np.testing.assert_array_equal(g, w)

@@ -396,7 +396,7 @@ def unary_derivative(o, x, y, c):
     return 1.0  # ADD_SCALAR, SUB_SCALAR, CLONE, TO_COPY
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
 def unary_backward(o, xo, yo, n, c, vals, adj):
     """adj[x] += adj[y] * f'(x)."""
     for k in range(n):
@@ -511,7 +511,7 @@ def _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, vals, adj):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
 def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, vals, adj):
     """Accumulate both partials, summing over the axes each input was broadcast along."""
     n = size_at(ints, out_aux)

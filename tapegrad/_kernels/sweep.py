@@ -21,7 +21,7 @@ def _stale(flags, p):
     return p >= 0 and (flags[p] & op.FLAG_STALE) != 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
                   reads_a, reads_b, reads_y, saves, retain, custom_kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
