@@ -269,6 +269,11 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     if beta == 0:
         out = prod * prod.dtype.type(alpha)
     out = np.ascontiguousarray(out, dtype=a.dtype)
+    return _record_addmm(input, mat1, mat2, out, alpha, beta, False)
+
+
+def _record_addmm(input, mat1, mat2, out, alpha, beta, mat2_transposed):
+    """Record ADDMM (params: [1, input gid, beta bits, whether mat2 is read transposed]) when grad is needed."""
     if not needs_grad(input, mat1, mat2):
         return constant(out)
     tape = _state.tape
@@ -276,12 +281,9 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     ia = source_gid(mat1, tape)
     ib = source_gid(mat2, tape)
     beta_bits = int(np.array(float(beta)).view(np.int64))
-    aux = tape.put_ints((2, *shape, 1, ic, beta_bits, 0))
+    aux = tape.put_ints((2, *out.shape, 1, ic, beta_bits, int(mat2_transposed)))
     gid = tape.push(op.ADDMM, ia, ib, out, aux, float(alpha))
     return _result(out, gid, tape.seg)
-
-
-_ONE_BITS = int(np.array(1.0).view(np.int64))
 
 
 def addmm_transposed(bias, mat1, weight):
@@ -296,15 +298,7 @@ def addmm_transposed(bias, mat1, weight):
     _check_expands_to(c.shape, shape)
     out = a @ w.T
     out += c
-    if not needs_grad(bias, mat1, weight):
-        return constant(out)
-    tape = _state.tape
-    ic = source_gid(bias, tape)
-    ia = source_gid(mat1, tape)
-    ib = source_gid(weight, tape)
-    aux = tape.put_ints((2, *shape, 1, ic, _ONE_BITS, 1))
-    gid = tape.push(op.ADDMM, ia, ib, out, aux, 1.0)
-    return _result(out, gid, tape.seg)
+    return _record_addmm(bias, mat1, weight, out, 1, 1, True)
 
 
 def _check_expands_to(own, shape):
