@@ -31,7 +31,8 @@ class OpSpec:
 
     kind: "unary" / "binary" for elementwise ops usable in random programs (domains gives each tensor
     argument's domain), else "other". torch=False when torch has no identical counterpart; torch_tol overrides
-    the comparison tolerance where torch rounds differently by design.
+    the comparison tolerance where torch rounds differently by design, float32_tol the float32 one where torch's
+    float32 arithmetic loses digits that tapegrad's float64 sweep keeps.
     """
     name: str
     fn: Callable
@@ -41,6 +42,7 @@ class OpSpec:
     torch: bool = True
     gradcheck_kwargs: dict = field(default_factory=dict)
     torch_tol: Optional[dict] = None
+    float32_tol: Optional[dict] = None
     note: Optional[str] = None
 
     def bind(self, L):

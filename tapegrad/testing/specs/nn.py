@@ -195,7 +195,9 @@ _op("avg_pool2d", lambda L, x, k, s, p, c: _F(L).avg_pool2d(x, k, s, p, ceil_mod
 _op("avg_pool2d_exclude_pad",
     lambda L, x, k, s, p, c: _F(L).avg_pool2d(x, k, s, p, ceil_mode=c, count_include_pad=False), _pool_args())
 _op("avg_pool2d_divisor", lambda L, x, k, s, p, c: _F(L).avg_pool2d(x, k, s, p, divisor_override=3), _pool_args())
-_op("layer_norm", lambda L, x, ns, w, b: _F(L).layer_norm(x, ns, w, b), _layer_norm_args())
+# torch's float32 backward cancels (x - mean) / std over rows of close values: ~3e-4 relative error there
+_op("layer_norm", lambda L, x, ns, w, b: _F(L).layer_norm(x, ns, w, b), _layer_norm_args(),
+    float32_tol={"rtol": 2e-3, "atol": 1e-4})
 _op("embedding", lambda L, i, w, pad: _F(L).embedding(i, w, padding_idx=pad), _embedding_args())
 _op("dropout_eval", lambda L, x: _F(L).dropout(x, 0.5, training=False) * 2.0, _unary())
 _op("relu_functional", lambda L, x: _F(L).relu(x), _unary("kink0"))
