@@ -21,6 +21,10 @@ SUPPORTED = ("add, sub, mul, div, neg, exp, log, abs, conj, real, imag, angle, s
              "view_as_complex, complex")
 
 
+def _unsupported(name):
+    return NotImplementedError(f"{name}(): autograd through complex tensors is supported only for {SUPPORTED}")
+
+
 def _real_dtype(complex_dtype):
     return np.float32 if complex_dtype == np.complex64 else np.float64
 
@@ -125,7 +129,7 @@ _BINARY_NAMES = {"add": "AddBackward0", "sub": "SubBackward0", "rsub": "RsubBack
 def binary(name, x, y, reverse=False):
     """x (op) y with a complex operand or result; `reverse` (scalar y) and 'rsub' compute y (op) x."""
     if name not in _BINARY_NAMES:
-        raise NotImplementedError(f"{name}(): autograd through complex tensors is supported only for {SUPPORTED}")
+        raise _unsupported(name)
     # PyTorch computes scalar - z as rsub and scalar / z as reciprocal(z) * scalar
     shown = "RsubBackward1" if name == "rsub" or (reverse and name == "sub") else \
         "MulBackward0" if reverse and name == "div" else _BINARY_NAMES[name]
@@ -168,7 +172,7 @@ def unary(name, z):
         return _named(_modulus(z), "AbsBackward0")
     if name == "angle":
         return _named(b.atan2(a), "AngleBackward0")
-    raise NotImplementedError(f"{name}(): autograd through complex tensors is supported only for {SUPPORTED}")
+    raise _unsupported(name)
 
 
 def _modulus(z):
@@ -181,7 +185,7 @@ def reduce(name, z, dim, keepdim):
     """sum / mean of a complex tensor over all dims or `dim` (int or tuple)."""
     from .reduce import _axes
     if name not in ("sum", "mean"):
-        raise NotImplementedError(f"{name}(): autograd through complex tensors is supported only for {SUPPORTED}")
+        raise _unsupported(name)
     R = pair(z)
     nd = z._data.ndim
     axes = _axes(dim, nd)

@@ -16,6 +16,13 @@ from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, c
                       result_dtype)
 
 
+_F64 = np.float64   # the class of 0-d float64 values: the common case skips the complex check's dtype lookup
+
+
+def _is_complex(value):
+    return value.__class__ is not _F64 and value.dtype.kind == "c"
+
+
 def _quiet():
     # PyTorch returns inf/nan silently where numpy would warn
     return np.errstate(divide="ignore", invalid="ignore", over="ignore")
@@ -36,7 +43,7 @@ def _tensor_tensor(name, opcode, fn, x, y, true_div=False):
         raise
     tape = _state.tape
     if tape.grad_enabled and (x._rg or y._rg):
-        if out.dtype.kind == "c":
+        if _is_complex(out):
             return _complex.binary(name, x, y)
         return record_elementwise(tape, opcode, x, y, out)
     return constant(out)
@@ -55,7 +62,7 @@ def _tensor_scalar(name, opcode, fn, x, c, reverse=False, true_div=False):
         out = fn(cv, cast(xd, dt)) if reverse else fn(cast(xd, dt), cv)
     tape = _state.tape
     if x._rg and tape.grad_enabled:
-        if out.dtype.kind == "c":
+        if _is_complex(out):
             return _complex.binary(name, x, c, reverse)
         return record_elementwise(tape, opcode, x, None, out, float(c))
     return constant(out)
@@ -239,7 +246,7 @@ def _make_unary(name, opcode, fn, to_float):
             out = fn(d)
         tape = _state.tape
         if input._rg and tape.grad_enabled:
-            if d.dtype.kind == "c":
+            if _is_complex(d):
                 return _complex.unary(name, input)
             return record_elementwise(tape, opcode, input, None, out)
         return constant(out)
