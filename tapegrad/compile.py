@@ -23,7 +23,8 @@ import numpy as np
 
 from . import _dtypes
 from ._kernels import opcodes as op
-from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
+from ._kernels.replay import (REPLAYED, forward_lean, lower, replay_rows, reverse_from, value_and_grad_lean,
+                              value_and_grad_replay)
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
 from .ops.inplace import LEAF_IN_PLACE
@@ -208,6 +209,9 @@ class Trace:
         self.verified = False
         self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
+        self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, n, base)
+        self.back = None       # program rows of the records the gradient sweep reaches, in its order: known
+                               # after the first full sweep
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""
@@ -251,8 +255,8 @@ class Trace:
         vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
-        if forward_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
-                          self.base) != REPLAYED:
+        if forward_lean(self.prog, self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
+                        self.base) != REPLAYED:
             return None
         return vals, ints
 
@@ -261,11 +265,21 @@ class Trace:
         vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
-        gid = self.outputs[0][0]
-        if value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags, ints,
-                                 vals, adj, need, self.n, self.base, gid - self.base, _TABLES,
-                                 custom_kernels()) != REPLAYED:
+        output = self.outputs[0][0] - self.base
+        if self.back is not None:
+            failed, status = value_and_grad_lean(self.prog, self.back, self.ops, self.a, self.b, self.aux, self.off,
+                                                 self.const, self.flags, ints, vals, adj, need, self.n, self.base,
+                                                 output, _TABLES, custom_kernels())
+        else:
+            failed, status = value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const,
+                                                   self.flags, ints, vals, adj, need, self.n, self.base, output,
+                                                   _TABLES, custom_kernels())
+            if failed == REPLAYED and status == op.OK:
+                self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
+        if failed != REPLAYED:
             return None
+        if status != op.OK:
+            raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
         return vals, adj
 
     def reverse(self, vals, ints, seeds):
@@ -482,7 +496,7 @@ class CompiledFunction:
                 trace = _record_trace(self.__name__, self.inner, args, kwargs, positions, vag_positions)
         except NotTraceable as err:
             return self._eager(err, args, kwargs)
-        trace.recorded_inputs = [t._data.tobytes() for t in tensors]
+        trace.recorded_inputs = [(t._data, t._version, t._data.tobytes()) for t in tensors]
         trace.nargs = len(args)
         trace.argnums = self.vag.positions(len(args)) if self.vag is not None else None
         self.stats.traces += 1
@@ -557,7 +571,9 @@ class CompiledFunction:
         """The first replay on inputs other than the recorded ones is compared with an eager call: a value that
         left the tape through an operation the trace cannot follow would show up here as a mismatch."""
         tensors = [args[p] for p in _tensor_positions(args)]
-        same = all(t._data.tobytes() == r for t, r in zip(tensors, trace.recorded_inputs))
+        # the very arrays recorded, unmodified, need no byte comparison (8 MB of bytes per call on large inputs)
+        same = all((t._data is data and t._version == version) or t._data.tobytes() == recorded
+                   for t, (data, version, recorded) in zip(tensors, trace.recorded_inputs))
         if same:
             return result
         from .autograd.grad_mode import no_grad

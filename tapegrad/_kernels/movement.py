@@ -25,22 +25,31 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
             adj[big_o] += scale * adj[small_o]
         return
     last = dims[nd - 1]
-    ls = ss[nd - 1]
+    ls = ss[nd - 1]        # 1: the small shape runs along the last axis too; 0: it was broadcast along it
     idx = np.zeros(nd, dtype=np.int64)
     row = 0
     k = 0
     for _ in range(n // last):
-        i = row
-        if into_small:
-            for _j in range(last):
-                adj[small_o + i] += scale * adj[big_o + k]
-                k += 1
-                i += ls
+        # slices, not adj[offset + j]: a computed index keeps numba's negative-index check and stops vectorising
+        big = adj[big_o + k:big_o + k + last]
+        if into_small and ls == 0:
+            s = adj[small_o + row]
+            for j in range(last):
+                s += scale * big[j]
+            adj[small_o + row] = s
+        elif into_small:
+            small = adj[small_o + row:small_o + row + last]
+            for j in range(last):
+                small[j] += scale * big[j]
+        elif ls == 0:
+            s = scale * adj[small_o + row]
+            for j in range(last):
+                big[j] += s
         else:
-            for _j in range(last):
-                adj[big_o + k] += scale * adj[small_o + i]
-                k += 1
-                i += ls
+            small = adj[small_o + row:small_o + row + last]
+            for j in range(last):
+                big[j] += scale * small[j]
+        k += last
         d = nd - 2
         while d >= 0:
             idx[d] += 1
@@ -70,6 +79,94 @@ def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj):
 
 
 # -- reductions that read values: prod, var/std, logsumexp, vector norm, amax/amin, whole max/min/median -------
+
+
+@njit(cache=True)
+def reduced_block(ints, x_aux, kd_aux):
+    """(outer, r, inner) when the axes reduced from x to its keepdim shape are adjacent, so x reads as a C-order
+    (outer, r, inner) array and the result as (outer, inner); r is -1 when a kept axis lies between reduced ones
+    (callers then fall back to a per-element slot table)."""
+    n = size_at(ints, x_aux)
+    nd = ints[x_aux]
+    if size_at(ints, kd_aux) == 1:
+        return 1, n, 1
+    lo = nd
+    hi = -1
+    for d in range(nd):
+        if ints[x_aux + 1 + d] != ints[kd_aux + 1 + d]:
+            lo = min(lo, d)
+            hi = d
+    outer = 1
+    r = 1
+    inner = 1
+    for d in range(nd):
+        size = ints[x_aux + 1 + d]
+        if d < lo:
+            outer *= size
+        elif d > hi:
+            inner *= size
+        elif ints[kd_aux + 1 + d] != 1:
+            return 0, -1, 0
+        else:
+            r *= size
+    return outer, r, inner
+
+
+@njit(cache=True)
+def pairwise_sum(vals, start, n):
+    """Sum of vals[start:start + n] by pairwise summation in blocks of 128 with eight partial sums: the order
+    numpy uses for a contiguous run, so replayed sums match the eager (numpy) values, and error grows like log n."""
+    x = vals[start:start + n]
+    if n < 8:
+        s = 0.0
+        for k in range(n):
+            s += x[k]
+        return s
+    if n <= 128:
+        r0 = x[0]
+        r1 = x[1]
+        r2 = x[2]
+        r3 = x[3]
+        r4 = x[4]
+        r5 = x[5]
+        r6 = x[6]
+        r7 = x[7]
+        for b in range(1, n // 8):
+            k = 8 * b
+            r0 += x[k]
+            r1 += x[k + 1]
+            r2 += x[k + 2]
+            r3 += x[k + 3]
+            r4 += x[k + 4]
+            r5 += x[k + 5]
+            r6 += x[k + 6]
+            r7 += x[k + 7]
+        s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for k in range(n - n % 8, n):
+            s += x[k]
+        return s
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(vals, start, half) + pairwise_sum(vals, start + half, n - half)
+
+
+@njit(cache=True, inline="always")
+def _selected(v, best, larger):
+    """Whether v replaces best in a running max (larger) or min; a NaN always wins and then stays."""
+    return v != v or (best == best and (v > best if larger else v < best))
+
+
+@njit(cache=True, inline="always")
+def _is_selection(o, c):
+    """The reductions that pick an element: max/min/amax/amin/median, and the ord=+-inf vector norms."""
+    return (o == op.AMAX or o == op.AMIN or o == op.MAX_ALL or o == op.MIN_ALL or o == op.MEDIAN_ALL
+            or (o == op.VECTOR_NORM and np.isinf(c)))
+
+
+@njit(cache=True, inline="always")
+def _is_hit(v, r, nan_share, norm):
+    """Whether an element equal to the selected result r shares its gradient (NaNs too for whole max/min)."""
+    return v == r or (nan_share and v != v and (norm or r != r))
 
 
 @njit(cache=True)
@@ -112,6 +209,9 @@ def reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, c, vals, adj):
     n = size_at(ints, x_aux)
     m = size_at(ints, kd_aux)
     if n == 0:
+        return
+    if _is_selection(o, c):
+        _selection_backward(o, ints, x_aux, kd_aux, xo, yo, vals, adj)
         return
     slot = _slot_of(ints, x_aux, kd_aux)
     if o == op.PROD_ALL or o == op.PROD_DIM:
@@ -168,24 +268,104 @@ def reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, c, vals, adj):
             else:
                 scaled = _sign(v) * abs(v) ** (c - 1.0) if c < 2.0 else v * abs(v) ** (c - 2.0)
                 adj[xo + k] += 0.0 if r == 0.0 else scaled * (adj[yo + j] / r ** (c - 1.0))
-    else:
-        # a selection: the gradient is shared by the elements equal to the result (for ord=+-inf norms: |x|)
-        nan_share = o == op.MAX_ALL or o == op.MIN_ALL or o == op.MEDIAN_ALL or o == op.VECTOR_NORM
-        norm = o == op.VECTOR_NORM
-        hits = np.zeros(m)
-        for k in range(n):
-            j = slot[k]
-            v = abs(vals[xo + k]) if norm else vals[xo + k]
-            r = vals[yo + j]
-            if v == r or (nan_share and v != v and (norm or r != r)):
-                hits[j] += 1.0
-        for k in range(n):
-            j = slot[k]
-            v = abs(vals[xo + k]) if norm else vals[xo + k]
-            r = vals[yo + j]
-            hit = 1.0 if v == r or (nan_share and v != v and (norm or r != r)) else 0.0
-            share = adj[yo + j] / hits[j] * hit
-            adj[xo + k] += share * _sign(vals[xo + k]) if norm else share
+
+
+@njit(cache=True, error_model="numpy")
+def _share_run(x, gx, res, g, nan_share, norm):
+    """gx += g shared evenly by the elements of x equal to the selected result res."""
+    hits = 0.0
+    for j in range(x.shape[0]):
+        if _is_hit(abs(x[j]) if norm else x[j], res, nan_share, norm):
+            hits += 1.0
+    g = g / hits      # 0/0 and x/0 give NaN/inf shares exactly as PyTorch's mask division does
+    for j in range(x.shape[0]):
+        v = x[j]
+        share = g * (1.0 if _is_hit(abs(v) if norm else v, res, nan_share, norm) else 0.0)
+        gx[j] += share * _sign(v) if norm else share
+
+
+@njit(cache=True, error_model="numpy")
+def _selection_backward(o, ints, x_aux, kd_aux, xo, yo, vals, adj):
+    """max/min/amax/amin/median and the ord=+-inf norms: the gradient is shared by the elements equal to the
+    result (for the norms: |x|), walking x as (outer, r, inner) blocks when it can (no per-element slot table)."""
+    nan_share = o == op.MAX_ALL or o == op.MIN_ALL or o == op.MEDIAN_ALL or o == op.VECTOR_NORM
+    norm = o == op.VECTOR_NORM
+    outer, r, inner = reduced_block(ints, x_aux, kd_aux)
+    if r >= 0:
+        for p in range(outer):
+            for i in range(inner):
+                s = p * inner + i
+                res = vals[yo + s]
+                first = xo + p * r * inner + i
+                # one slice per run of x (see _broadcast_accumulate on slices); a contiguous one when it can be
+                if inner == 1:
+                    _share_run(vals[first:first + r], adj[first:first + r], res, adj[yo + s], nan_share, norm)
+                else:
+                    stop = first + (r - 1) * inner + 1
+                    _share_run(vals[first:stop:inner], adj[first:stop:inner], res, adj[yo + s], nan_share, norm)
+        return
+    n = size_at(ints, x_aux)
+    m = size_at(ints, kd_aux)
+    slot = _slot_of(ints, x_aux, kd_aux)
+    hits = np.zeros(m)
+    for k in range(n):
+        j = slot[k]
+        v = abs(vals[xo + k]) if norm else vals[xo + k]
+        if _is_hit(v, vals[yo + j], nan_share, norm):
+            hits[j] += 1.0
+    for k in range(n):
+        j = slot[k]
+        v = abs(vals[xo + k]) if norm else vals[xo + k]
+        share = adj[yo + j] / hits[j] * (1.0 if _is_hit(v, vals[yo + j], nan_share, norm) else 0.0)
+        adj[xo + k] += share * _sign(vals[xo + k]) if norm else share
+
+
+@njit(cache=True)
+def _reduce_blocks_forward(o, ints, x_aux, kd_aux, xo, yo, c, summed, vals):
+    """Sums (times c) and selections over x read as (outer, r, inner) blocks; False when the reduced axes are
+    not adjacent. Rows (inner == 1) sum pairwise, as numpy does; otherwise rows are added in order."""
+    outer, r, inner = reduced_block(ints, x_aux, kd_aux)
+    if r < 0:
+        return False
+    m = outer * inner
+    if summed and inner == 1:
+        for p in range(outer):
+            vals[yo + p] = pairwise_sum(vals, xo + p * r, r) * c
+        return True
+    if summed:
+        acc = np.zeros(m)
+        for p in range(outer):
+            out = acc[p * inner:(p + 1) * inner]
+            for j in range(r):
+                first = xo + (p * r + j) * inner
+                x = vals[first:first + inner]
+                for i in range(inner):
+                    out[i] += x[i]
+        for s in range(m):
+            vals[yo + s] = acc[s] * c
+        return True
+    larger = o == op.AMAX or o == op.MAX_ALL or (o == op.VECTOR_NORM and c > 0.0)
+    norm = o == op.VECTOR_NORM
+    for p in range(outer):
+        for i in range(inner):
+            first = xo + p * r * inner + i
+            if inner == 1:
+                best = _select_run(vals[first:first + r], larger, norm)
+            else:
+                best = _select_run(vals[first:first + (r - 1) * inner + 1:inner], larger, norm)
+            vals[yo + p * inner + i] = best
+    return True
+
+
+@njit(cache=True)
+def _select_run(x, larger, norm):
+    """The max (larger) or min of x, or of |x| for the norms; NaN wins."""
+    best = 0.0
+    for j in range(x.shape[0]):
+        v = abs(x[j]) if norm else x[j]
+        if j == 0 or _selected(v, best, larger):
+            best = v
+    return best
 
 
 @njit(cache=True, error_model="numpy")   # IEEE results: 0/0 is NaN like PyTorch's
@@ -193,11 +373,15 @@ def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
     """Forward replay of every REDUCE record: vals[y] from vals[x] (c: the record's constant)."""
     n = size_at(ints, x_aux)
     m = size_at(ints, kd_aux)
+    summed = (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
+              or o == op.STD_MEAN_MEAN)
+    if (summed or (_is_selection(o, c) and o != op.MEDIAN_ALL)) and _reduce_blocks_forward(o, ints, x_aux, kd_aux,
+                                                                                          xo, yo, c, summed, vals):
+        return
     slot = _slot_of(ints, x_aux, kd_aux)
     count = n // m if m > 0 else 0
     acc = np.zeros(m)
-    if o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN \
-            or o == op.STD_MEAN_MEAN:
+    if summed:
         for k in range(n):
             acc[slot[k]] += vals[xo + k]
         for j in range(m):
@@ -255,7 +439,7 @@ def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
             j = slot[k]
             v = abs(vals[xo + k]) if o == op.VECTOR_NORM else vals[xo + k]
             r = acc[j]
-            if not seen[j] or v != v or (r == r and (v > r if larger else v < r)):
+            if not seen[j] or _selected(v, r, larger):
                 acc[j] = v
                 seen[j] = True
     for j in range(m):

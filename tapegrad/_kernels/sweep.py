@@ -22,16 +22,17 @@ def _stale(flags, p):
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
-def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+def reverse_sweep(start, lowest, stop, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
                   reads_a, reads_b, reads_y, saves, retain, custom_kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
-    record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape.
+    record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape,
+    and never below `stop` (0 for a whole sweep; tg.compile's lean sweep passes start to run one record).
 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
     whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
     """
     i = start + 1
-    while i > lowest:
+    while i > lowest and i > stop:
         i -= 1
         if need[i] == 0:
             continue

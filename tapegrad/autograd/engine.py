@@ -108,7 +108,7 @@ def run_sweep(tape, roots, retain):
     try:
         while start >= 0:
             status, i, culprit, lowest = reverse_sweep(
-                start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
+                start, lowest, 0, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
                 custom_kernels())
             if status == op.OK:
