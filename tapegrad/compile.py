@@ -210,6 +210,10 @@ class Trace:
         self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
         self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, n, base)
+        self.records = (self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags)
+        # where each tensor argument's values go in `vals` (-1: never read), as Python ints for load_inputs
+        self.input_offsets = [int(self.off[g - base]) if g >= 0 else -1 for g in input_gids]
+        self.output_record = outputs[0][0] - base if outputs else -1
         self.back = None       # program rows of the records the gradient sweep reaches, in its order: known
                                # after the first full sweep
 
@@ -226,17 +230,16 @@ class Trace:
     def load_inputs(self, vals, tensors):
         """Write the call's tensor arguments and the current values of outside tensors into `vals`; False if an
         outside tensor changed shape (a new trace is needed)."""
-        off = self.off
-        base = self.base
-        for g, t in zip(self.input_gids, tensors):
-            if g < 0:
+        for o, t in zip(self.input_offsets, tensors):
+            if o < 0:
                 continue
-            o = off[g - base]
             d = t._data
             if d.ndim == 0:
                 vals[o] = d
             else:
                 vals[o:o + d.size] = d.reshape(-1)
+        off = self.off
+        base = self.base
         for s in self.sources:
             t = s.ref()
             if t is None:
@@ -265,11 +268,10 @@ class Trace:
         vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
-        output = self.outputs[0][0] - self.base
+        output = self.output_record
         if self.back is not None:
-            failed, status = value_and_grad_lean(self.prog, self.back, self.ops, self.a, self.b, self.aux, self.off,
-                                                 self.const, self.flags, ints, vals, adj, need, self.n, self.base,
-                                                 output, _TABLES, custom_kernels())
+            failed, status = value_and_grad_lean(self.prog, self.back, *self.records, ints, vals, adj, need, self.n,
+                                                 self.base, output, _TABLES, custom_kernels())
         else:
             failed, status = value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const,
                                                    self.flags, ints, vals, adj, need, self.n, self.base, output,
@@ -454,10 +456,12 @@ class CompiledFunction:
         for k, x in enumerate(args):
             if x.__class__ is Tensor:
                 d = x._data
-                if d.dtype.kind == "f":
-                    key.append((d.shape, d.dtype.char, x._rg))
+                dt = d.dtype
+                kind = dt.kind
+                if kind == "f":
+                    key.append((d.shape, dt.char, x._rg))
                     positions.append(k)
-                elif d.dtype.kind == "c":
+                elif kind == "c":
                     raise NotTraceable("complex tensor arguments")
                 else:
                     key.append((d.shape, d.dtype.char, np.asarray(d).tobytes()))   # integer/bool: by value
@@ -487,7 +491,7 @@ class CompiledFunction:
                 if result is not None:
                     self.stats.replays += 1
                     if not trace.verified:
-                        return self._verify(trace, result, args, kwargs)
+                        return self._verify(trace, result, tensors, args, kwargs)
                     return result
             self.stats.guard_failures += 1
         vag_positions = self.vag.positions(len(args))[0] if self.vag is not None else None
@@ -567,10 +571,9 @@ class CompiledFunction:
         results = record_function_node(CompiledFunction_, ctx, tuple(node_inputs), outs, tape)
         return trace.pack(results)
 
-    def _verify(self, trace, result, args, kwargs):
+    def _verify(self, trace, result, tensors, args, kwargs):
         """The first replay on inputs other than the recorded ones is compared with an eager call: a value that
         left the tape through an operation the trace cannot follow would show up here as a mismatch."""
-        tensors = [args[p] for p in _tensor_positions(args)]
         # the very arrays recorded, unmodified, need no byte comparison (8 MB of bytes per call on large inputs)
         same = all((t._data is data and t._version == version) or t._data.tobytes() == recorded
                    for t, (data, version, recorded) in zip(tensors, trace.recorded_inputs))

@@ -5,9 +5,38 @@ from numba import njit
 from . import opcodes as op
 
 
+SMALL_GEMM = 32768   # multiply-adds up to which plain loops beat a BLAS call (whose fixed cost dominates there)
+
+
 @njit(cache=True)
 def _mat(vals, o, r, c):
     return vals[o:o + r * c].reshape((r, c))
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})   # lets the dot products vectorise; NaN and inf still propagate
+def _gemm_acc(C, A, B, a_t, b_t, alpha):
+    """C += alpha * op(A) @ op(B) for small C-contiguous 2-D views, op transposing where a_t / b_t (not both).
+    Each form keeps its innermost loop on contiguous rows."""
+    m, n = C.shape
+    if b_t:                                     # B is (n, k): dot products of rows
+        for i in range(m):
+            for j in range(n):
+                s = 0.0
+                for p in range(B.shape[1]):
+                    s += A[i, p] * B[j, p]
+                C[i, j] += alpha * s
+    elif a_t:                                   # A is (k, m): rank-1 updates by rows of B
+        for p in range(A.shape[0]):
+            for i in range(m):
+                a = alpha * A[p, i]
+                for j in range(n):
+                    C[i, j] += a * B[p, j]
+    else:                                       # A is (m, k)
+        for i in range(m):
+            for p in range(A.shape[1]):
+                a = alpha * A[i, p]
+                for j in range(n):
+                    C[i, j] += a * B[p, j]
 
 
 @njit(cache=True)
@@ -48,6 +77,12 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
         A = _mat(vals, ao, m, kk)
         Bt = _mat(vals, bo, n, kk)
         G = _mat(adj, yo, m, n)
+        if m * kk * n <= SMALL_GEMM:
+            if need_a:
+                _gemm_acc(_mat(adj, ao, m, kk), G, Bt, False, False, alpha)
+            if need_b:
+                _gemm_acc(_mat(adj, bo, n, kk), G, A, True, False, alpha)
+            return
         if alpha != 1.0:
             G = G * alpha
         if need_a:
@@ -59,6 +94,12 @@ def matmul_backward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, al
         A = _mat(vals, ao + t * m * kk, m, kk)
         B = _mat(vals, bo + t * kk * n, kk, n)
         G = _mat(adj, yo + t * m * n, m, n)
+        if m * kk * n <= SMALL_GEMM:
+            if need_a:
+                _gemm_acc(_mat(adj, ao + t * m * kk, m, kk), G, B, False, True, alpha)
+            if need_b:
+                _gemm_acc(_mat(adj, bo + t * kk * n, kk, n), A, G, True, False, alpha)
+            continue
         if alpha != 1.0:
             G = G * alpha
         # BLAS takes the transposed (Fortran-ordered) operands without copies
@@ -88,9 +129,19 @@ def matmul_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, alpha, b_transposed
         m, kk, n = ints[a_aux + 1], ints[a_aux + 2], ints[b_aux + 2]
     if b_transposed:
         n = ints[b_aux + 1]
+        if m * kk * n <= SMALL_GEMM:
+            Y = _mat(vals, yo, m, n)
+            Y[:, :] = 0.0
+            _gemm_acc(Y, _mat(vals, ao, m, kk), _mat(vals, bo, n, kk), False, True, alpha)
+            return
         _mat(vals, yo, m, n)[:, :] = alpha * np.dot(_mat(vals, ao, m, kk), _mat(vals, bo, n, kk).T)
         return
     for t in range(nb):
+        if m * kk * n <= SMALL_GEMM:
+            Y = _mat(vals, yo + t * m * n, m, n)
+            Y[:, :] = 0.0
+            _gemm_acc(Y, _mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n), False, False, alpha)
+            continue
         prod = np.dot(_mat(vals, ao + t * m * kk, m, kk), _mat(vals, bo + t * kk * n, kk, n))
         _mat(vals, yo + t * m * n, m, n)[:, :] = alpha * prod
 

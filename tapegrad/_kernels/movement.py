@@ -272,16 +272,33 @@ def reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, c, vals, adj):
 
 @njit(cache=True, error_model="numpy")
 def _share_run(x, gx, res, g, nan_share, norm):
-    """gx += g shared evenly by the elements of x equal to the selected result res."""
-    hits = 0.0
-    for j in range(x.shape[0]):
-        if _is_hit(abs(x[j]) if norm else x[j], res, nan_share, norm):
-            hits += 1.0
+    """gx += g shared evenly by the elements of x equal to the selected result res (_is_hit, with the NaN test
+    hoisted out of the loops so that the plain max/min loops have no branches and vectorise)."""
+    nan_hits = nan_share and (norm or res != res)      # _is_hit's NaN clause, for this res
+    n = x.shape[0]
+    hits = 0
+    if norm:
+        for j in range(n):
+            v = abs(x[j])
+            hits += (v == res) | (nan_hits & (v != v))
+    elif nan_hits:
+        for j in range(n):
+            hits += (x[j] == res) | (x[j] != x[j])
+    else:
+        for j in range(n):
+            hits += x[j] == res
     g = g / hits      # 0/0 and x/0 give NaN/inf shares exactly as PyTorch's mask division does
-    for j in range(x.shape[0]):
-        v = x[j]
-        share = g * (1.0 if _is_hit(abs(v) if norm else v, res, nan_share, norm) else 0.0)
-        gx[j] += share * _sign(v) if norm else share
+    if norm:
+        for j in range(n):
+            v = abs(x[j])
+            share = g * (1.0 if (v == res) | (nan_hits & (v != v)) else 0.0)
+            gx[j] += share * _sign(x[j])
+    elif nan_hits:
+        for j in range(n):
+            gx[j] += g * (1.0 if (x[j] == res) | (x[j] != x[j]) else 0.0)
+    else:
+        for j in range(n):
+            gx[j] += g * (1.0 if x[j] == res else 0.0)
 
 
 @njit(cache=True, error_model="numpy")
