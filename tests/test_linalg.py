@@ -285,3 +285,50 @@ def test_addmm_forward_kernels_replay_the_eager_value(c_shape, linear):
                        int(tape.off[pa]), int(tape.off[pb]), yo, float(tape.const[p]), b_transposed, tape.vals)
         addmm_forward_input(tape.ints, int(tape.aux[p]), int(tape.aux[pc]), int(tape.off[pc]), yo, beta, tape.vals)
     _replay(out, run)
+
+
+@pytest.mark.parametrize("mkn,loops", [((4, 8, 16), True), ((32, 32, 32), True), ((32, 32, 33), False),
+                                       ((40, 50, 60), False)], ids=["small", "largest_small", "smallest_blas", "blas"])
+@pytest.mark.parametrize("kind", ["mm", "addmm_alpha", "linear", "bmm"])
+def test_products_either_side_of_the_small_product_threshold_match_torch(kind, mkn, loops):
+    """Products up to SMALL_GEMM multiply-adds run in plain loops, larger ones in BLAS: eager backward and the
+    compiled replay (forward and backward) agree with torch on both sides of the threshold."""
+    from tapegrad._kernels.matmul import SMALL_GEMM
+    m, k, n = mkn
+    assert (m * k * n <= SMALL_GEMM) == loops
+    rng = np.random.default_rng(m * k * n)
+    batch = (3,) if kind == "bmm" else ()
+    a = rng.standard_normal(batch + (m, k))
+    b = rng.standard_normal(batch + ((n, k) if kind == "linear" else (k, n)))
+    c = rng.standard_normal(n)
+
+    def f(lib, x, y, z):
+        if kind == "mm":
+            return lib.mm(x, y)
+        if kind == "addmm_alpha":
+            return lib.addmm(z, x, y, beta=0.5, alpha=-1.5)
+        if kind == "linear":
+            return lib.nn.functional.linear(x, y, z)
+        return lib.bmm(x, y)
+
+    seed = rng.standard_normal(batch + (m, n))
+    tt = [torch.tensor(v, requires_grad=True) for v in (a, b, c)]
+    want = f(torch, *tt)
+    want.backward(torch.tensor(seed))
+    xs = [tg.tensor(v, requires_grad=True) for v in (a, b, c)]
+    got = f(tg, *xs)
+    got.backward(tg.tensor(seed))
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-11, atol=1e-11)
+    used = (0, 1, 2) if kind in ("addmm_alpha", "linear") else (0, 1)
+    for i in used:
+        np.testing.assert_allclose(xs[i].grad.numpy(), tt[i].grad.numpy(), rtol=1e-11, atol=1e-11)
+
+    def loss(x, y, z):
+        return (f(tg, x, y, z) * tg.tensor(seed)).sum()
+
+    compiled = tg.compile(tg.value_and_grad(loss, argnums=used))
+    compiled(*[tg.tensor(v) for v in (a, b, c)])
+    value, grads = compiled(*[tg.tensor(v) for v in (a, b, c)])
+    np.testing.assert_allclose(value.numpy(), float((want.detach() * torch.tensor(seed)).sum()), rtol=1e-11)
+    for i, g in zip(used, grads):
+        np.testing.assert_allclose(g.numpy(), tt[i].grad.numpy(), rtol=1e-11, atol=1e-11)
