@@ -464,7 +464,7 @@ class CompiledFunction:
                 elif kind == "c":
                     raise NotTraceable("complex tensor arguments")
                 else:
-                    key.append((d.shape, d.dtype.char, np.asarray(d).tobytes()))   # integer/bool: by value
+                    key.append((d.shape, dt.char, np.asarray(d).tobytes()))   # integer/bool: by value
             else:
                 key.append(_static_key(self.__name__, k, x))
         for name in sorted(kwargs):
