@@ -23,8 +23,8 @@ import numpy as np
 
 from . import _dtypes
 from ._kernels import opcodes as op
-from ._kernels.replay import (REPLAYED, forward_lean, lower, replay_rows, reverse_from, value_and_grad_lean,
-                              value_and_grad_replay)
+from ._kernels.program import NO_PROGRAM, lower
+from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
 from .ops.inplace import LEAF_IN_PLACE
@@ -39,6 +39,7 @@ _REPLAYABLE = {op.SOURCE, op.UNARY, op.BINARY, op.REDUCE, op.STRIDED, op.GATHER,
                op.TERNARY, op.ORDER, op.LAYOUT, op.LINALG, op.NN}
 _FORMAT = "tapegrad-trace-1"
 _WRITES_INTS = [op.ORDER, op.NN]   # families whose forward recomputes data-dependent params (permutations, argmax)
+_F64 = np.dtype(np.float64)
 _PARALLEL_LOCK = threading.Lock()   # numba's workqueue threading layer must not be entered by two threads at once
 
 
@@ -211,11 +212,13 @@ class Trace:
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
         self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, n, base)
         self.records = (self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags)
-        # where each tensor argument's values go in `vals` (-1: never read), as Python ints for load_inputs
-        self.input_offsets = [int(self.off[g - base]) if g >= 0 else -1 for g in input_gids]
+        # where each tensor argument's values go in `vals` (start, stop and rank; start -1: never read), as
+        # Python ints for load_inputs
+        self.input_spans = [(int(self.off[g - base]), int(self.off[g - base]) + math.prod(shape), len(shape))
+                            if g >= 0 else (-1, -1, 0) for g, (shape, dtype) in zip(input_gids, input_meta)]
         self.output_record = outputs[0][0] - base if outputs else -1
-        self.back = None       # program rows of the records the gradient sweep reaches, in its order: known
-                               # after the first full sweep
+        self.back = NO_PROGRAM  # program rows of the records the gradient sweep reaches, in its order: known
+                                # after the first full sweep
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""
@@ -230,14 +233,14 @@ class Trace:
     def load_inputs(self, vals, tensors):
         """Write the call's tensor arguments and the current values of outside tensors into `vals`; False if an
         outside tensor changed shape (a new trace is needed)."""
-        for o, t in zip(self.input_offsets, tensors):
+        for (o, stop, ndim), t in zip(self.input_spans, tensors):
             if o < 0:
                 continue
             d = t._data
-            if d.ndim == 0:
+            if ndim == 0:
                 vals[o] = d
             else:
-                vals[o:o + d.size] = d.reshape(-1)
+                vals[o:stop] = d if ndim == 1 else d.reshape(-1)
         off = self.off
         base = self.base
         for s in self.sources:
@@ -258,30 +261,43 @@ class Trace:
         vals, adj, need, ints = self.buffers()
         if not self.load_inputs(vals, tensors):
             return None
-        if forward_lean(self.prog, self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
-                        self.base) != REPLAYED:
+        if forward_replay(self.prog, self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
+                          self.base) != REPLAYED:
             return None
         return vals, ints
 
     def value_and_grad(self, tensors):
         """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed."""
-        vals, adj, need, ints = self.buffers()
+        lean = getattr(self.local, "lean", None)
+        if lean is None:
+            return self._first_value_and_grad(tensors)
+        vals, adj, args = lean
         if not self.load_inputs(vals, tensors):
             return None
-        output = self.output_record
-        if self.back is not None:
-            failed, status = value_and_grad_lean(self.prog, self.back, *self.records, ints, vals, adj, need, self.n,
-                                                 self.base, output, _TABLES, custom_kernels())
-        else:
-            failed, status = value_and_grad_replay(self.ops, self.a, self.b, self.aux, self.off, self.const,
-                                                   self.flags, ints, vals, adj, need, self.n, self.base, output,
-                                                   _TABLES, custom_kernels())
-            if failed == REPLAYED and status == op.OK:
-                self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
+        failed, status = value_and_grad_replay(*args)
         if failed != REPLAYED:
             return None
         if status != op.OK:
             raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
+        return vals, adj
+
+    def _first_value_and_grad(self, tensors):
+        """value_and_grad on a thread's first call: a full sweep if no call has found the records it reaches yet,
+        then this thread's kernel arguments are built once (passing 18 of them is a tenth of a small call)."""
+        vals, adj, need, ints = self.buffers()
+        if not self.load_inputs(vals, tensors):
+            return None
+        back = self.back
+        failed, status = value_and_grad_replay(self.prog, back, *self.records, ints, vals, adj, need, self.n,
+                                               self.base, self.output_record, _TABLES, custom_kernels())
+        if failed != REPLAYED:
+            return None
+        if status != op.OK:
+            raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
+        if back is NO_PROGRAM:
+            self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
+        self.local.lean = (vals, adj, (self.prog, self.back, *self.records, ints, vals, adj, need, self.n, self.base,
+                                       self.output_record, _TABLES, custom_kernels()))
         return vals, adj
 
     def reverse(self, vals, ints, seeds):
@@ -321,9 +337,12 @@ class Trace:
 
 
 def _slot(buffer, o, size, shape, dtype):
-    """A record's values out of a flat float64 buffer, as a fresh array of its shape and dtype."""
+    """A record's values out of a flat float64 buffer, as a fresh array of its shape and dtype (float64 scalars
+    and vectors by the shortest numpy path: this runs for every output of every compiled call)."""
     if not shape:
-        return dtype.type(buffer[o])
+        return buffer[o] if dtype is _F64 else dtype.type(buffer[o])
+    if dtype is _F64 and len(shape) == 1:
+        return buffer[o:o + size].copy()
     return buffer[o:o + size].reshape(shape).astype(dtype)
 
 
@@ -448,6 +467,8 @@ class CompiledFunction:
         self.eager_reason = None
         self._lock = threading.Lock()
         self._warned = False
+        self._last = None   # (trace, [(shape, dtype, requires_grad)]) of the last replay whose arguments were
+                            # all float tensors: a call like it goes straight to that trace
 
     # signature: what must match for a trace to apply
     def _signature(self, args, kwargs):
@@ -476,6 +497,18 @@ class CompiledFunction:
         return tuple(key), positions
 
     def __call__(self, *args, **kwargs):
+        last = self._last
+        if last is not None and not kwargs and len(args) == len(last[1]):
+            # the signature check of _signature, for the common call: the same float tensor shapes as last time
+            trace, expected = last
+            for x, (shape, dtype, rg) in zip(args, expected):
+                if x.__class__ is not Tensor or x._data.shape != shape or x._data.dtype != dtype or x._rg != rg:
+                    break
+            else:
+                result = self._replay(trace, args, args)
+                if result is not None:
+                    self.stats.replays += 1
+                    return result
         if self.eager_reason is not None:
             self.stats.eager_calls += 1
             return self.fn(*args, **kwargs)
@@ -492,6 +525,8 @@ class CompiledFunction:
                     self.stats.replays += 1
                     if not trace.verified:
                         return self._verify(trace, result, tensors, args, kwargs)
+                    if not kwargs and len(tensors) == len(args):
+                        self._last = (trace, [(t._data.shape, t._data.dtype, t._rg) for t in tensors])
                     return result
             self.stats.guard_failures += 1
         vag_positions = self.vag.positions(len(args))[0] if self.vag is not None else None
@@ -524,13 +559,12 @@ class CompiledFunction:
             plan = trace.vag_plan
             if plan is None:
                 plan = trace.vag_plan = self._vag_plan(trace, args)
-            (o, size, shape, dtype), grad_slots, many = plan
-            value = _wrap(_slot(vals, o, size, shape, dtype))
+            value_slot, grad_slots, many = plan
             grads = [_wrap(_slot(adj, *slot) if slot[0] >= 0 else
                            (np.zeros(slot[2], slot[3]) if slot[2] else slot[3].type(0)))
                      for slot in grad_slots]
             grads = tuple(grads) if many else grads[0]
-            return grads if self.grad_only else (value, grads)
+            return grads if self.grad_only else (_wrap(_slot(vals, *value_slot)), grads)
         state = trace.replay(tensors)
         if state is None:
             return None
@@ -595,10 +629,12 @@ class CompiledFunction:
         warnings.warn(f"tg.compile({self.__name__}): {self.eager_reason}; running it eagerly from now on",
                       RuntimeWarning, stacklevel=3)
         self.traces.clear()
+        self._last = None
         return self.fn(*args, **kwargs)
 
     def _eager(self, err, args, kwargs):
         self.eager_reason = str(err)
+        self._last = None
         warnings.warn(f"tg.compile({self.__name__}): {err}; running it eagerly", RuntimeWarning, stacklevel=3)
         self.stats.eager_calls += 1
         return self.fn(*args, **kwargs)
@@ -767,8 +803,8 @@ def _vmap_compiled(cf, args, mapped, rows):
     status = np.empty(rows, np.int64)
     gid = trace.outputs[0][0] - trace.base
     with _PARALLEL_LOCK:
-        replay_rows(trace.ops, trace.a, trace.b, trace.aux, trace.off, trace.const, trace.flags, trace.ints, vals, adj,
-                    need, trace.n, trace.base, gid, _TABLES, custom_kernels(), with_grad, status)
+        replay_rows(trace.prog, trace.back, *trace.records, trace.ints, vals, adj, need, trace.n, trace.base, gid,
+                    _TABLES, custom_kernels(), with_grad, status)
     cf.stats.replays += rows
     # every row's results at once, as a row-by-row loop then np.stack would give them
     if with_grad:

@@ -463,61 +463,82 @@ def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
         vals[yo + j] = acc[j]
 
 
-@njit(cache=True)
-def strided_backward(ints, y_aux, xo, yo, adj):
-    """y was read from x at offset + sum(i_k * stride_k): scatter-add adj[y] back (repeats accumulate)."""
+@njit(cache=True, inline="always")
+def _next_row(ints, y_aux, p, nd, idx, start):
+    """Odometer over every dim of a STRIDED view but the last: x's offset of the row after the one at `start`."""
+    d = nd - 2
+    while d >= 0:
+        idx[d] += 1
+        start += ints[p + 1 + d]
+        if idx[d] < ints[y_aux + 1 + d]:
+            break
+        start -= ints[p + 1 + d] * ints[y_aux + 1 + d]
+        idx[d] = 0
+        d -= 1
+    return start
+
+
+@njit(cache=True, inline="always")
+def _strided_row(buffer, xo, start, step, row, add):
+    """Copy (or with add, accumulate) one row of a STRIDED view between x, `step` apart from buffer[xo + start],
+    and `row`; sliced so that LLVM can vectorise the contiguous case."""
+    x = buffer[xo + start:]
+    if add:
+        if step == 1:
+            for k in range(row.shape[0]):
+                x[k] += row[k]
+        else:
+            for k in range(row.shape[0]):
+                x[k * step] += row[k]
+    elif step == 1:
+        for k in range(row.shape[0]):
+            row[k] = x[k]
+    else:
+        for k in range(row.shape[0]):
+            row[k] = x[k * step]
+
+
+@njit(cache=True, inline="always")
+def _strided_rows(ints, y_aux, xo, yo, buffer, add):
+    """Walk a STRIDED view row by row (its last dim), for strided_forward (y = x at the view) and
+    strided_backward (adj[x] += adj[y], repeats accumulating in order). Rows of 1-d and 2-d views are found by
+    arithmetic; deeper views by an odometer, the only case that allocates."""
     n = size_at(ints, y_aux)
     p = params_at(ints, y_aux)
-    base = ints[p]
     nd = ints[y_aux]
     if nd == 0:
-        adj[xo + base] += adj[yo]
+        if add:
+            buffer[xo + ints[p]] += buffer[yo]
+        else:
+            buffer[yo] = buffer[xo + ints[p]]
         return
     if n == 0:
         return
-    dims = out_dims(ints, y_aux)
-    last = dims[nd - 1]
-    ls = ints[p + nd]
+    last = ints[y_aux + nd]
+    step = ints[p + nd]
+    y = buffer[yo:yo + n]
+    if nd <= 2:
+        s0 = ints[p + 1] if nd == 2 else 0
+        for r in range(n // last):
+            _strided_row(buffer, xo, ints[p] + r * s0, step, y[r * last:(r + 1) * last], add)
+        return
     idx = np.zeros(nd, dtype=np.int64)
-    row = base
-    k = 0
-    for _ in range(n // last):
-        ix = row
-        for _j in range(last):
-            adj[xo + ix] += adj[yo + k]
-            k += 1
-            ix += ls
-        d = nd - 2
-        while d >= 0:
-            idx[d] += 1
-            row += ints[p + 1 + d]
-            if idx[d] < dims[d]:
-                break
-            row -= ints[p + 1 + d] * dims[d]
-            idx[d] = 0
-            d -= 1
+    start = ints[p]
+    for r in range(n // last):
+        _strided_row(buffer, xo, start, step, y[r * last:(r + 1) * last], add)
+        start = _next_row(ints, y_aux, p, nd, idx, start)
+
+
+@njit(cache=True)
+def strided_backward(ints, y_aux, xo, yo, adj):
+    """y was read from x at offset + sum(i_k * stride_k): scatter-add adj[y] back (repeats accumulate)."""
+    _strided_rows(ints, y_aux, xo, yo, adj, True)
 
 
 @njit(cache=True)
 def strided_forward(ints, y_aux, xo, yo, vals):
     """y[i] = x[offset + sum(i_k * stride_k)] (the forward replay of a STRIDED record)."""
-    n = size_at(ints, y_aux)
-    p = params_at(ints, y_aux)
-    nd = ints[y_aux]
-    dims = out_dims(ints, y_aux)
-    idx = np.zeros(nd, dtype=np.int64)
-    for k in range(n):
-        ix = ints[p]
-        for d in range(nd):
-            ix += idx[d] * ints[p + 1 + d]
-        vals[yo + k] = vals[xo + ix]
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            if idx[d] < dims[d]:
-                break
-            idx[d] = 0
-            d -= 1
+    _strided_rows(ints, y_aux, xo, yo, vals, False)
 
 
 @njit(cache=True)

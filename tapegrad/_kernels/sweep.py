@@ -5,7 +5,7 @@ from numba import njit
 from . import opcodes as op
 from .common import params_at, size_at
 from .custom import custom_backward
-from .elementwise import binary_backward, binary_partials, unary_backward, unary_derivative
+from .elementwise import binary_backward, scalar_binary_backward, unary_adjoint, unary_backward
 from .layout import layout_backward
 from .linalg import linalg_backward
 from .matmul import matmul_backward
@@ -14,6 +14,7 @@ from .movement import (copy_slices_backward, gather_backward, reduce_backward, s
                        unbroadcast_add)
 from .ternary import ternary_backward
 from .order import order_backward
+from .program import KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, XA, XB, XY
 
 
 @njit(cache=True, inline="always")
@@ -22,20 +23,55 @@ def _stale(flags, p):
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
-def reverse_sweep(start, lowest, stop, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
+def _scalar_rows_backward(back, t, const, vals, adj):
+    """The 0-d arithmetic rows of a program from row t on, up to the first other row (returned): a tight loop of
+    its own, apart from the rest of reverse_sweep's body."""
+    while t < back.shape[0]:
+        kind = back[t, KIND]
+        if kind == SCALAR_BINARY:
+            scalar_binary_backward(back[t, OP], back[t, XA], back[t, XB], back[t, XY], (back[t, NEED] & 1) != 0,
+                                   (back[t, NEED] & 2) != 0, vals, adj)
+        elif kind == SCALAR_UNARY:
+            xo = back[t, XA]
+            yo = back[t, XY]
+            adj[xo] += unary_adjoint(back[t, OP], vals[xo], vals[yo], const[back[t, REC]], adj[yo])
+        else:
+            break
+        t += 1
+    return t
+
+
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
+def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
                   reads_a, reads_b, reads_y, saves, retain, custom_kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
-    record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape,
-    and never below `stop` (0 for a whole sweep; tg.compile's lean sweep passes start to run one record).
+    record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape.
+
+    tg.compile's later replays pass `back`, the program rows (see program.py) of the records a first full sweep
+    reached, in its order: the sweep then visits exactly those, 0-d arithmetic straight from the rows, and
+    ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
+    of this function costs ~0.4 us of reference counting on its arrays: it must not run once per record.
 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
     whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
     """
+    rows = back.shape[0]
+    t = 0
     i = start + 1
-    while i > lowest and i > stop:
-        i -= 1
-        if need[i] == 0:
-            continue
+    while True:
+        if rows > 0:
+            if t < rows and (back[t, KIND] == SCALAR_BINARY or back[t, KIND] == SCALAR_UNARY):
+                t = _scalar_rows_backward(back, t, const, vals, adj)
+            if t == rows:
+                break
+            i = back[t, REC]
+            t += 1
+        else:
+            if i <= lowest:
+                break
+            i -= 1
+            if need[i] == 0:
+                continue
         o = ops[i]
         fam = o >> 6
         if fam == op.SOURCE or fam == op.GUARD:
@@ -63,21 +99,11 @@ def reverse_sweep(start, lowest, stop, ops, a, b, aux, off, const, flags, ints, 
         need_a = pa >= 0 and ops[pa] != op.CONST
         need_b = pb >= 0 and ops[pb] != op.CONST
         yo = off[i]
-        # 0-d records inline: a kernel call passing arrays costs more than the arithmetic (NRT refcounts)
         if aux[i] == 0 and fam == op.UNARY:
-            g = adj[yo]
-            if g != 0.0:
-                xo = off[pa]
-                adj[xo] += g * unary_derivative(o, vals[xo], vals[yo], const[i])
+            xo = off[pa]
+            adj[xo] += unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
         elif aux[i] == 0 and fam == op.BINARY:
-            ao = off[pa]
-            bo = off[pb]
-            da, db = binary_partials(o, vals[ao], vals[bo], vals[yo])
-            g = adj[yo]
-            if need_a:
-                adj[ao] += g * da
-            if need_b:
-                adj[bo] += g * db
+            scalar_binary_backward(o, off[pa], off[pb], yo, need_a, need_b, vals, adj)
         elif fam == op.UNARY:
             unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj)
         elif fam == op.BINARY:

@@ -4,6 +4,7 @@ import re
 import numpy as np
 
 from .._kernels import opcodes as op
+from .._kernels.program import NO_PROGRAM
 from .._kernels.sweep import reverse_sweep
 from .. import _gc_freeze
 from .._tape import current_tape
@@ -108,7 +109,7 @@ def run_sweep(tape, roots, retain):
     try:
         while start >= 0:
             status, i, culprit, lowest = reverse_sweep(
-                start, lowest, 0, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
+                start, lowest, NO_PROGRAM, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
                 custom_kernels())
             if status == op.OK:
