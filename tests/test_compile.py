@@ -276,6 +276,86 @@ def test_replayed_broadcast_arithmetic_matches_eager(shapes, opname):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, equal_nan=True)
 
 
+_VIEWS = {
+    "every_other": (lambda x: x[::2], (9,)),
+    "slice_2d": (lambda x: x[1:, ::3], (5, 7)),
+    "transpose": (lambda x: x.t(), (4, 6)),
+    "column": (lambda x: x[:, 2], (5, 4)),
+    "permute_3d": (lambda x: x.permute(2, 0, 1), (3, 4, 5)),
+    "slices_4d": (lambda x: x[:, 1:, ::2, 1], (2, 3, 5, 4)),
+    "expand": (lambda x: x.expand(3, 4, 5), (4, 1)),
+    "diagonal": (lambda x: x.diagonal(), (5, 5)),
+    "select_0d": (lambda x: x[2, 1], (3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(_VIEWS))
+def test_replayed_views_equal_eager_bit_for_bit(name):
+    """Views replay row by row over their last dim (1-d and 2-d views by arithmetic, deeper ones by an odometer);
+    values and gradients, repeats of an expand included, equal eager ones exactly on every call, the first
+    (full) sweep and the later (reached rows only) ones alike."""
+    view, shape = _VIEWS[name]
+
+    def loss(x):
+        y = view(x * 1.0)
+        w = tg.tensor(np.linspace(-1.0, 2.0, max(y.numel(), 1)).reshape(tuple(y.shape)))
+        return (y * w).sum()
+
+    rng = np.random.default_rng(4)
+    cf = tg.compile(tg.value_and_grad(loss))
+    for _ in range(4):
+        x = _t(rng.standard_normal(shape))
+        got_value, got_grad = cf(x)
+        want_value, want_grad = tg.value_and_grad(loss)(x)
+        np.testing.assert_array_equal(got_value.numpy(), want_value.numpy())
+        np.testing.assert_array_equal(got_grad.numpy(), want_grad.numpy())
+    assert cf.stats.replays == 3 and cf.stats.traces == 1
+
+
+@pytest.mark.parametrize("opname", ["mul", "add", "sub", "rsub", "square", "cube", "div"])
+def test_replayed_arithmetic_with_a_python_scalar_equals_eager_bit_for_bit(opname):
+    """x * c, x + c, x - c, c - x and x ** 2 replay outside the per-element opcode chain, forward and backward;
+    values and gradients equal eager ones exactly, zero upstream gradients and an infinite constant included."""
+    ops = {"mul": lambda x, c: x * c, "add": lambda x, c: x + c, "sub": lambda x, c: x - c,
+           "rsub": lambda x, c: c - x, "square": lambda x, c: x ** 2 + c, "cube": lambda x, c: x ** 3 * c,
+           "div": lambda x, c: x / c}
+    f = ops[opname]
+    rng = np.random.default_rng(5)
+    for c in (1.7, np.inf):
+        w = tg.tensor(np.where(np.arange(12) % 3 == 0, 0.0, rng.standard_normal(12)))
+
+        def loss(x):
+            return (f(x * 1.0, c) * w).sum()
+
+        cf = tg.compile(tg.value_and_grad(loss))
+        for _ in range(3):
+            x = _t(rng.standard_normal(12))
+            with np.errstate(all="ignore"):
+                got_value, got_grad = cf(x)
+                want_value, want_grad = tg.value_and_grad(loss)(x)
+            np.testing.assert_array_equal(got_value.numpy(), want_value.numpy())
+            np.testing.assert_array_equal(got_grad.numpy(), want_grad.numpy())
+
+
+def test_a_call_like_the_last_one_replays_the_same_trace_and_any_other_finds_its_own():
+    """The fast path for a call with the last call's argument shapes, dtypes and requires_grad flags must not let
+    any other call through: each signature keeps its own trace and gets its own results."""
+    cf = tg.compile(lambda x, y: (x * y).sum())
+    a, b = _t([1.0, 2.0]), _t([3.0, 4.0])
+    for _ in range(3):
+        _close(cf(a, b).item(), 11.0)
+    assert cf.stats.traces == 1 and cf.stats.replays == 2
+    out = cf(_t([1.0, 2.0], rg=True), b)                       # requires_grad differs: a new trace
+    assert out.grad_fn is not None and cf.stats.traces == 2
+    _close(cf(_t([1.0, 2.0, 3.0]), _t([1.0, 1.0, 1.0])).item(), 6.0)    # shape differs
+    f32 = cf(tg.tensor([1.0, 2.0], dtype=tg.float32), tg.tensor([3.0, 4.0], dtype=tg.float32))   # dtype differs
+    assert f32.dtype == tg.float32
+    _close(cf(a, 2.0).item(), 6.0)                             # a Python number where a tensor was
+    assert cf.stats.traces == 5
+    _close(cf(a, b).item(), 11.0)
+    assert cf.stats.traces == 5
+
+
 # -- guards: control flow on values ------------------------------------------------------------------------------------
 
 def _branchy(x):
