@@ -436,3 +436,30 @@ def test_gradients_at_poles_are_ieee_inf_and_nan_like_torch(case):
         got = run(tg)
     for g, w in zip(got, run(torch)):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("case", ["log", "sqrt", "rsqrt", "reciprocal", "mul_inf", "where_log", "0-d_log"])
+def test_a_zero_gradient_times_an_infinite_derivative_is_nan_like_torch(case):
+    """An upstream gradient of 0 reaching a pole (log, sqrt, 1/x at 0, or a product with inf) gives 0 * inf = nan,
+    as in PyTorch: the classic nan through torch.where(x > 0, x.log(), 0) included. Eager and compiled alike."""
+    torch = pytest.importorskip("torch")
+    fns = {"log": lambda L, x: x.log(), "sqrt": lambda L, x: x.sqrt(), "rsqrt": lambda L, x: x.rsqrt(),
+           "reciprocal": lambda L, x: x.reciprocal(), "mul_inf": lambda L, x: x * float("inf"),
+           "where_log": lambda L, x: L.where(x > 0, x.log(), L.zeros_like(x)), "0-d_log": lambda L, x: x.log()}
+    data = np.array(0.0) if case == "0-d_log" else np.array([0.0, 1.0, 2.0])
+    weight = np.array(0.0) if case == "0-d_log" else np.array([0.0, 1.0, 0.5])
+
+    def loss(L, x):
+        return (fns[case](L, x) * L.tensor(weight, dtype=L.float64)).sum()
+
+    want = torch.tensor(data, requires_grad=True)
+    loss(torch, want).backward()
+    with np.errstate(all="ignore"):
+        x = tg.tensor(data, requires_grad=True)
+        loss(tg, x).backward()
+        compiled = tg.compile(tg.grad(lambda x: loss(tg, x)))
+        replays = [compiled(tg.tensor(data)) for _ in range(3)]
+    np.testing.assert_allclose(x.grad.numpy(), want.grad.numpy(), rtol=1e-14, equal_nan=True)
+    for g in replays:
+        np.testing.assert_allclose(g.numpy(), want.grad.numpy(), rtol=1e-14, equal_nan=True)
+    assert np.isnan(want.grad.numpy()).any()

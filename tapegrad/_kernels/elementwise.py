@@ -402,12 +402,10 @@ def unary_derivative(o, x, y, c):
 
 @njit(cache=True, inline="always")
 def unary_adjoint(o, x, y, c, g):
-    """What a 0-d unary record adds to its input's adjoint: g * f'(x), and nothing when g is 0 (whatever f'(x)
-    is). Scalars in and out: inlined helpers that take the buffers ran a 0-d sweep 2-5x slower (measured)."""
+    """What a 0-d unary record adds to its input's adjoint: g * f'(x), as unary_backward. Scalars in and out:
+    inlined helpers that take the buffers ran a 0-d sweep 2-5x slower (measured)."""
     if o == op.RSUB_SCALAR:
         return -g
-    if g == 0.0:
-        return 0.0
     return g * unary_derivative(o, x, y, c)
 
 
@@ -430,25 +428,22 @@ def scalar_binary_backward(o, ao, bo, yo, need_a, need_b, vals, adj):
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
 def unary_backward(o, xo, yo, n, c, vals, adj):
-    """adj[x] += adj[y] * f'(x). Slices, not computed indices (see _arith_backward_run); products and sums with
-    a scalar skip unary_derivative's opcode chain, which would otherwise run per element."""
+    """adj[x] += adj[y] * f'(x), also where adj[y] is 0: 0 * inf is nan at a pole (log, sqrt, 1/x at 0), as in
+    PyTorch. Slices, not computed indices (see _arith_backward_run); products and sums with a scalar skip
+    unary_derivative's opcode chain, which would otherwise run per element."""
     x = vals[xo:xo + n]
     y = vals[yo:yo + n]
     gy = adj[yo:yo + n]
     gx = adj[xo:xo + n]
     if o == op.MUL_SCALAR:
         for k in range(n):
-            if gy[k] != 0.0:
-                gx[k] += gy[k] * c
+            gx[k] += gy[k] * c
     elif o == op.ADD_SCALAR or o == op.SUB_SCALAR:
         for k in range(n):
-            if gy[k] != 0.0:
-                gx[k] += gy[k]
+            gx[k] += gy[k]
     else:
         for k in range(n):
-            g = gy[k]
-            if g != 0.0:
-                gx[k] += g * unary_derivative(o, x[k], y[k], c)
+            gx[k] += gy[k] * unary_derivative(o, x[k], y[k], c)
 
 
 @njit(cache=True)
