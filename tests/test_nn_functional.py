@@ -182,8 +182,9 @@ def test_softmax_implicit_dim_warns_and_matches():
 def test_normalize_and_cosine(p, dim):
     compare("normalize", normal(3, 4), p=p, dim=dim)
     x = normal(3, 4)
-    x[1] = 0.0                         # a zero row: the eps clamp
+    x[1] = 0.0                         # a zero row: the eps clamp, and the norm's zero gradient at 0
     compare("normalize", x, p=p, dim=1)
+    compare("cosine_similarity", x, normal(3, 4), dim=1)
     compare("cosine_similarity", normal(3, 4), normal(3, 4), dim=dim if dim != 0 else 0)
     compare("cosine_similarity", normal(3, 4), normal(4), dim=-1)
 

@@ -17,6 +17,7 @@ from ..ops._common import constant, wrap_dim
 from ..ops.elementwise import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu,  # noqa: F401
                                logsigmoid, mish, prelu, relu, relu6, selu, sigmoid, silu, softplus, softsign,
                                tanh, tanhshrink)
+from ..ops.reduce import vector_norm
 from ..ops.shape import pad  # noqa: F401
 from ..ops.linalg import addmm_transposed, matmul
 from ..ops.elementwise import where
@@ -342,11 +343,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 # -- similarity and normalisation -----------------------------------------------------------------------------------
 
 def _norm(x, p, dim):
-    if p == 2:
-        return (x * x).sum(dim, keepdim=True).sqrt()
-    if p == 1:
-        return x.abs().sum(dim, keepdim=True)
-    return (x.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
+    """PyTorch's x.norm(p, dim, keepdim=True): one VECTOR_NORM record, whose backward gives a zero vector a zero
+    gradient as PyTorch does (composed of sqrt and pow, it would be 0 * inf = nan)."""
+    return vector_norm(x, p, dim, keepdim=True)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
