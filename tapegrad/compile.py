@@ -267,11 +267,16 @@ class Trace:
         return vals, ints
 
     def value_and_grad(self, tensors):
-        """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed."""
+        """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed.
+        A thread's first call builds its kernel arguments (passing 18 of them is a tenth of a small call) once the
+        records the sweep reaches are known: found by a full sweep on the trace's first call."""
         lean = getattr(self.local, "lean", None)
         if lean is None:
-            return self._first_value_and_grad(tensors)
-        vals, adj, args = lean
+            vals, adj, need, ints = self.buffers()
+            args = (self.prog, self.back, *self.records, ints, vals, adj, need, self.n, self.base, self.output_record,
+                    _TABLES, custom_kernels())
+        else:
+            vals, adj, args = lean
         if not self.load_inputs(vals, tensors):
             return None
         failed, status = value_and_grad_replay(*args)
@@ -279,25 +284,10 @@ class Trace:
             return None
         if status != op.OK:
             raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
-        return vals, adj
-
-    def _first_value_and_grad(self, tensors):
-        """value_and_grad on a thread's first call: a full sweep if no call has found the records it reaches yet,
-        then this thread's kernel arguments are built once (passing 18 of them is a tenth of a small call)."""
-        vals, adj, need, ints = self.buffers()
-        if not self.load_inputs(vals, tensors):
-            return None
-        back = self.back
-        failed, status = value_and_grad_replay(self.prog, back, *self.records, ints, vals, adj, need, self.n,
-                                               self.base, self.output_record, _TABLES, custom_kernels())
-        if failed != REPLAYED:
-            return None
-        if status != op.OK:
-            raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
-        if back is NO_PROGRAM:
-            self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
-        self.local.lean = (vals, adj, (self.prog, self.back, *self.records, ints, vals, adj, need, self.n, self.base,
-                                       self.output_record, _TABLES, custom_kernels()))
+        if lean is None:
+            if self.back is NO_PROGRAM:
+                self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
+            self.local.lean = (vals, adj, (self.prog, self.back) + args[2:])
         return vals, adj
 
     def reverse(self, vals, ints, seeds):

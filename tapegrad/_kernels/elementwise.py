@@ -429,8 +429,8 @@ def scalar_binary_backward(o, ao, bo, yo, need_a, need_b, vals, adj):
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
 def unary_backward(o, xo, yo, n, c, vals, adj):
     """adj[x] += adj[y] * f'(x), also where adj[y] is 0: 0 * inf is nan at a pole (log, sqrt, 1/x at 0), as in
-    PyTorch. Slices, not computed indices (see _arith_backward_run); products and sums with a scalar skip
-    unary_derivative's opcode chain, which would otherwise run per element."""
+    PyTorch. Slices, not computed indices (see _arith_backward_run); products and sums with a scalar, and
+    squares, skip unary_derivative's opcode chain, which would otherwise run per element."""
     x = vals[xo:xo + n]
     y = vals[yo:yo + n]
     gy = adj[yo:yo + n]
@@ -441,6 +441,9 @@ def unary_backward(o, xo, yo, n, c, vals, adj):
     elif o == op.ADD_SCALAR or o == op.SUB_SCALAR:
         for k in range(n):
             gx[k] += gy[k]
+    elif o == op.POW_SCALAR and c == 2.0:
+        for k in range(n):
+            gx[k] += gy[k] * (2.0 * x[k])
     else:
         for k in range(n):
             gx[k] += gy[k] * unary_derivative(o, x[k], y[k], c)

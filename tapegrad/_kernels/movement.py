@@ -72,8 +72,9 @@ def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj):
     n = size_at(ints, x_aux)
     if size_at(ints, kd_aux) == 1:
         g = adj[yo] * scale
+        gx = adj[xo:xo + n]
         for k in range(n):
-            adj[xo + k] += g
+            gx[k] += g
         return
     _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False)
 
