@@ -585,7 +585,7 @@ class CompiledFunction:
         outs = [_wrap(trace.value_of(vals, g, shape, dtype)) for g, shape, dtype in trace.outputs]
         if not differentiable:
             return trace.pack(outs)
-        node_inputs = tensors + leaves
+        node_inputs = [*tensors, *leaves]    # tensors: a list, or the call's argument tuple (the fast path)
         ctx = FunctionCtx(tuple(t._rg for t in node_inputs))
         ctx.trace = trace
         ctx.vals = vals.copy()    # this call's values, for its backward (later calls overwrite the buffer)

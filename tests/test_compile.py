@@ -356,6 +356,18 @@ def test_a_call_like_the_last_one_replays_the_same_trace_and_any_other_finds_its
     assert cf.stats.traces == 5
 
 
+def test_a_differentiable_call_through_the_fast_path_records_its_node_and_backpropagates():
+    cf = tg.compile(lambda x, y: (x * y.exp()).sum())
+    for k in range(5):
+        a, b = _t([1.0, 2.0 + k], rg=True), _t([0.5, -0.25 * k], rg=True)
+        out = cf(a, b)
+        assert out.grad_fn.name() == "CompiledFunctionBackward"
+        out.backward()
+        _close(a.grad.numpy(), np.exp(b.detach().numpy()))
+        _close(b.grad.numpy(), a.detach().numpy() * np.exp(b.detach().numpy()))
+    assert cf._last is not None and cf.stats.traces == 1 and cf.stats.replays == 4
+
+
 # -- guards: control flow on values ------------------------------------------------------------------------------------
 
 def _branchy(x):
