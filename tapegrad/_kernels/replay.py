@@ -1,8 +1,9 @@
 """tg.compile's replay: recompute a recorded trace forward on new input values, then run the reverse sweep.
 
-The forward replay is the reverse sweep's mirror: one loop over the records in order, 0-d arithmetic inline,
-one branch per family for the rest, each calling the family's forward kernel (kept beside its backward kernel). Guard records check that values
-which steered Python while recording are still the same; the first that fails stops the replay.
+The forward replay is the reverse sweep's mirror: one loop over the records in order, 0-d arithmetic inline, one
+branch per family for the rest, each calling the family's forward kernel (kept beside its backward kernel). Guard
+records check that values which steered Python while recording are still the same; the first that fails stops the
+replay.
 """
 import numpy as np
 from numba import njit, prange
