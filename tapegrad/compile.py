@@ -488,6 +488,7 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         last = self._last
+        tried = None     # the last call's trace, if its guards just failed: not worth replaying twice
         if last is not None and not kwargs and len(args) == len(last[1]):
             # the signature check of _signature, for the common call: the same float tensor shapes as last time
             trace, expected = last
@@ -499,6 +500,7 @@ class CompiledFunction:
                 if result is not None:
                     self.stats.replays += 1
                     return result
+                tried = trace
         if self.eager_reason is not None:
             self.stats.eager_calls += 1
             return self.fn(*args, **kwargs)
@@ -510,6 +512,8 @@ class CompiledFunction:
         traces = self.traces.get(key)
         if traces:
             for trace in traces:
+                if trace is tried:
+                    continue
                 result = self._replay(trace, tensors, args)
                 if result is not None:
                     self.stats.replays += 1
