@@ -499,7 +499,7 @@ class CompiledFunction:
                 result = self._replay(trace, args, args)
                 if result is not None:
                     self.stats.replays += 1
-                    return result
+                    return result if trace.verified else self._verify(trace, result, args, args, kwargs)
                 tried = trace
         if self.eager_reason is not None:
             self.stats.eager_calls += 1
@@ -517,11 +517,10 @@ class CompiledFunction:
                 result = self._replay(trace, tensors, args)
                 if result is not None:
                     self.stats.replays += 1
-                    if not trace.verified:
-                        return self._verify(trace, result, tensors, args, kwargs)
                     if not kwargs and len(tensors) == len(args):
+                        # also before verification: a loop that passes the very same inputs never verifies
                         self._last = (trace, [(t._data.shape, t._data.dtype, t._rg) for t in tensors])
-                    return result
+                    return result if trace.verified else self._verify(trace, result, tensors, args, kwargs)
             self.stats.guard_failures += 1
         vag_positions = self.vag.positions(len(args))[0] if self.vag is not None else None
         try:

@@ -248,12 +248,14 @@ def test_replayed_reductions_match_eager_with_ties_and_nans(reduce, dims):
     assert cf.stats.traces == 1
 
 
-@pytest.mark.parametrize("shapes", [((6, 7), (7,)), ((6, 7), (6, 1)), ((6, 7), ()), ((), (6, 7)), ((1, 7), (6, 1)),
+@pytest.mark.parametrize("shapes", [((6, 7), (7,)), ((7,), (6, 7)), ((2, 3, 7), (3, 7)), ((3, 7), (2, 3, 7)),
+                                    ((6, 1), (1,)), ((6, 7), (6, 1)), ((6, 7), ()), ((), (6, 7)), ((1, 7), (6, 1)),
                                     ((2, 1, 7), (3, 7)), ((6, 7), (6, 7))], ids=str)
 @pytest.mark.parametrize("opname", ["add", "sub", "rsub", "mul", "div"])
 def test_replayed_broadcast_arithmetic_matches_eager(shapes, opname):
-    """Forward replay runs add/sub/rsub/mul/div row by row over contiguous or repeated (stride 0) inputs; the
-    results and gradients equal eager ones, division by zero included (IEEE inf/nan, as PyTorch)."""
+    """Forward replay runs add/sub/rsub/mul/div row by row over contiguous or repeated (stride 0) inputs, and in
+    whole runs where one input is the other's trailing dims (a bias); the results and gradients equal eager ones,
+    division by zero included (IEEE inf/nan, as PyTorch)."""
     ops = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "rsub": lambda a, b: tg.rsub(a, b),
            "mul": lambda a, b: a * b, "div": lambda a, b: a / b}
     f = ops[opname]
@@ -274,6 +276,47 @@ def test_replayed_broadcast_arithmetic_matches_eager(shapes, opname):
         np.testing.assert_allclose(got_value.numpy(), want_value.numpy(), rtol=1e-12, equal_nan=True)
         for g, w in zip(got_grads, want_grads):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, equal_nan=True)
+
+
+def _ulps(got, want):
+    """|got - want| in units of want's last place (0 where both are the same nan, inf or zero)."""
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    return np.where(same, 0.0, np.abs(got - want) / np.spacing(np.abs(want)))
+
+
+_TANH_SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-310, 0.625, -0.625, 19.06, 20.0, 20.5,
+                 710.0, -1e308]
+
+
+def test_replayed_tanh_is_within_4_ulp_of_the_c_library():
+    """The replay's tanh is arithmetic that vectorises, not the C library's call per element: compare the two over
+    every range its formula treats differently, and at signed zeros, infinities, nan and subnormals."""
+    import math
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.uniform(-s, s, 20_000) for s in (1e-300, 1e-8, 0.3, 0.625, 1.0, 3.0, 10.0, 25.0)]
+                       + [np.array(_TANH_SPECIAL)])
+    want = np.array([math.tanh(v) for v in x])
+    cf = tg.compile(lambda t: t.tanh())
+    for _ in range(2):
+        got = cf(_t(x)).numpy()
+        assert _ulps(got, want).max() <= 4.0
+        numbers = ~np.isnan(want)
+        assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))     # tanh(-0) is -0
+    assert cf.stats.replays >= 1
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=16))
+def test_replayed_tanh_matches_the_c_library_on_any_float(values):
+    """Any float, through both compiled paths: 0-d records (one value each) and a vector record."""
+    import math
+    from tapegrad._kernels import opcodes as op
+    from tapegrad._kernels.elementwise import unary_apply
+    x = np.array(values, dtype=np.float64)
+    want = np.array([math.tanh(v) for v in x])
+    assert _ulps(unary_apply(op.TANH, x, 0.0), want).max() <= 4.0
+    got = tg.compile(lambda t: [t[i].tanh() for i in range(len(values))] + [t.tanh()])(_t(x))
+    assert _ulps(np.array([g.item() for g in got[:-1]]), want).max() <= 4.0
+    assert _ulps(got[-1].numpy(), want).max() <= 4.0
 
 
 _VIEWS = {

@@ -47,3 +47,17 @@ def out_dims(ints, aux):
     for k in range(nd):
         dims[k] = ints[aux + 1 + k]
     return dims
+
+
+@njit(cache=True, inline="always")
+def is_trailing(ints, out_aux, in_aux):
+    """Whether the input (not 0-d) has the output's trailing dims (a bias row broadcast over the leading dims): its
+    values then repeat in whole contiguous runs of the output."""
+    nd_o = ints[out_aux]
+    nd_i = ints[in_aux]
+    if nd_i == 0 or nd_i > nd_o:
+        return False
+    for k in range(nd_i):
+        if ints[in_aux + 1 + k] != ints[out_aux + 1 + nd_o - nd_i + k]:
+            return False
+    return True
