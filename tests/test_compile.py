@@ -281,42 +281,61 @@ def test_replayed_broadcast_arithmetic_matches_eager(shapes, opname):
 def _ulps(got, want):
     """|got - want| in units of want's last place (0 where both are the same nan, inf or zero)."""
     same = (got == want) | (np.isnan(got) & np.isnan(want))
-    return np.where(same, 0.0, np.abs(got - want) / np.spacing(np.abs(want)))
+    with np.errstate(invalid="ignore"):
+        return np.where(same, 0.0, np.abs(got - want) / np.spacing(np.abs(want)))
 
 
-_TANH_SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-310, 0.625, -0.625, 19.06, 20.0, 20.5,
-                 710.0, -1e308]
-
-
-def test_replayed_tanh_is_within_4_ulp_of_the_c_library():
-    """The replay's tanh is arithmetic that vectorises, not the C library's call per element: compare the two over
-    every range its formula treats differently, and at signed zeros, infinities, nan and subnormals."""
+def _libm_exp(v):
     import math
+    try:
+        return math.exp(v)
+    except OverflowError:
+        return np.inf
+
+
+# per function: the C library's version, ranges its formula treats differently, special values, the ulp bound
+_ARITH_FUNCTIONS = {
+    "tanh": (lambda v: __import__("math").tanh(v), (1e-300, 1e-8, 0.3, 0.625, 1.0, 3.0, 10.0, 25.0),
+             [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-310, 0.625, -0.625, 19.06, 20.0, 20.5, 710.0,
+              -1e308], 4.0),
+    "exp": (_libm_exp, (1e-8, 0.35, 1.0, 20.0, 700.0, 745.0),
+            [0.0, -0.0, np.inf, -np.inf, np.nan, 709.782712893384, 709.7827128933841, 710.0, -708.4, -745.1332191019411,
+             -745.1332191019412, -746.0, 1e-310, 1.0, -1.0, 0.5 * np.log(2.0)], 1.0),
+}
+
+
+@pytest.mark.parametrize("name", list(_ARITH_FUNCTIONS))
+def test_replayed_tanh_and_exp_are_within_a_few_ulp_of_the_c_library(name):
+    """The replay's tanh and exp are arithmetic that vectorises, not the C library's call per element: compare the
+    two over every range their formulas treat differently, near overflow and underflow, and at signed zeros,
+    infinities, nan and subnormals."""
+    libm, scales, special, bound = _ARITH_FUNCTIONS[name]
     rng = np.random.default_rng(2)
-    x = np.concatenate([rng.uniform(-s, s, 20_000) for s in (1e-300, 1e-8, 0.3, 0.625, 1.0, 3.0, 10.0, 25.0)]
-                       + [np.array(_TANH_SPECIAL)])
-    want = np.array([math.tanh(v) for v in x])
-    cf = tg.compile(lambda t: t.tanh())
+    x = np.concatenate([rng.uniform(-s, s, 20_000) for s in scales] + [np.array(special)])
+    want = np.array([libm(v) for v in x])
+    cf = tg.compile(lambda t: getattr(t, name)())
     for _ in range(2):
         got = cf(_t(x)).numpy()
-        assert _ulps(got, want).max() <= 4.0
+        assert _ulps(got, want).max() <= bound
         numbers = ~np.isnan(want)
         assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))     # tanh(-0) is -0
     assert cf.stats.replays >= 1
 
 
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=16))
-def test_replayed_tanh_matches_the_c_library_on_any_float(values):
+@pytest.mark.parametrize("name", list(_ARITH_FUNCTIONS))
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=16))
+def test_replayed_tanh_and_exp_match_the_c_library_on_any_float(name, values):
     """Any float, through both compiled paths: 0-d records (one value each) and a vector record."""
-    import math
     from tapegrad._kernels import opcodes as op
     from tapegrad._kernels.elementwise import unary_apply
+    libm, _, _, bound = _ARITH_FUNCTIONS[name]
     x = np.array(values, dtype=np.float64)
-    want = np.array([math.tanh(v) for v in x])
-    assert _ulps(unary_apply(op.TANH, x, 0.0), want).max() <= 4.0
-    got = tg.compile(lambda t: [t[i].tanh() for i in range(len(values))] + [t.tanh()])(_t(x))
-    assert _ulps(np.array([g.item() for g in got[:-1]]), want).max() <= 4.0
-    assert _ulps(got[-1].numpy(), want).max() <= 4.0
+    want = np.array([libm(v) for v in x])
+    assert _ulps(unary_apply(getattr(op, name.upper()), x, 0.0), want).max() <= bound
+    with np.errstate(over="ignore"):
+        got = tg.compile(lambda t: [getattr(t[i], name)() for i in range(len(values))] + [getattr(t, name)()])(_t(x))
+    assert _ulps(np.array([g.item() for g in got[:-1]]), want).max() <= bound
+    assert _ulps(got[-1].numpy(), want).max() <= bound
 
 
 _VIEWS = {
