@@ -269,8 +269,9 @@ class Trace:
 
     def value_and_grad(self, tensors):
         """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed.
-        A thread's first call builds its kernel arguments (passing 18 of them is a tenth of a small call) once the
-        records the sweep reaches are known: found by a full sweep on the trace's first call."""
+        A thread's first call builds its kernel arguments (passing 18 of them is a tenth of a small call), and finds
+        the kernel's machine code for them, once the records the sweep reaches are known: found by a full sweep on
+        the trace's first call."""
         lean = getattr(self.local, "lean", None)
         if lean is None:
             vals, adj, need, ints = self.buffers()
