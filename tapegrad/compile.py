@@ -242,6 +242,8 @@ class Trace:
                 vals[o] = d
             else:
                 vals[o:stop] = d if ndim == 1 else d.reshape(-1)
+        if not self.sources:
+            return True
         off = self.off
         base = self.base
         for s in self.sources:
@@ -320,9 +322,8 @@ class Trace:
         return _slot(vals, *self.slot(gid, shape, dtype))
 
     def gradient_of(self, adj, gid, shape, dtype):
-        if gid < 0:
-            return np.zeros(shape, dtype) if shape else dtype.type(0)
-        return self.value_of(adj, gid, shape, dtype)
+        """The adjoint of record gid; zeros for an input the trace never read (gid -1)."""
+        return self.value_of(adj, gid, shape, dtype) if gid >= 0 else _slot(adj, -1, 0, shape, dtype)
 
     def pack(self, results):
         if self.structure == "single":
@@ -340,21 +341,23 @@ def _entry_point(kernel, args):
         return kernel
 
 
-def _slot(buffer, o, size, shape, dtype):
-    """A record's values out of a flat float64 buffer, as a fresh array of its shape and dtype (float64 scalars
-    and vectors by the shortest numpy path: this runs for every output of every compiled call)."""
+def _taker(o, size, shape, dtype):
+    """The function that cuts a record's values out of a flat float64 buffer, as a fresh array of its shape and
+    dtype (o < 0: a record that was never recorded, zeros), by the shortest numpy path for that shape: a compiled
+    value-and-gradient call runs one per output, so it is worked out once per trace."""
+    if o < 0:
+        return (lambda buffer: np.zeros(shape, dtype)) if shape else (lambda buffer: dtype.type(0))
     if not shape:
-        return buffer[o] if dtype is _F64 else dtype.type(buffer[o])
+        return (lambda buffer: buffer[o]) if dtype is _F64 else (lambda buffer: dtype.type(buffer[o]))
+    stop = o + size
     if dtype is _F64 and len(shape) == 1:
-        return buffer[o:o + size].copy()
-    return buffer[o:o + size].reshape(shape).astype(dtype)
+        return lambda buffer: buffer[o:stop].copy()
+    return lambda buffer: buffer[o:stop].reshape(shape).astype(dtype)
 
 
-def _gradient_slot(adj, slot):
-    """A requested gradient out of the adjoint buffer: zeros of its shape and dtype for an unread argument."""
-    if slot[0] >= 0:
-        return _slot(adj, *slot)
-    return np.zeros(slot[2], slot[3]) if slot[2] else slot[3].type(0)
+def _slot(buffer, o, size, shape, dtype):
+    """A record's values out of a flat float64 buffer, as a fresh array of its shape and dtype."""
+    return _taker(o, size, shape, dtype)(buffer)
 
 
 def _flatten_outputs(name, out):
@@ -573,31 +576,29 @@ class CompiledFunction:
             plan = trace.vag_plan
             if plan is None:
                 plan = trace.vag_plan = self._vag_plan(trace, args)
-            value_slot, grad_slots, many = plan
+            take_value, take_grads, many = plan
             if many:
-                grads = tuple([_wrap(_gradient_slot(adj, slot)) for slot in grad_slots])
+                grads = tuple([_wrap(take(adj)) for take in take_grads])
             else:
-                grads = _wrap(_gradient_slot(adj, grad_slots[0]))
-            return grads if self.grad_only else (_wrap(_slot(vals, *value_slot)), grads)
+                grads = _wrap(take_grads[0](adj))
+            return grads if self.grad_only else (_wrap(take_value(vals)), grads)
         state = trace.replay(tensors)
         if state is None:
             return None
         return self._outputs(trace, state, tensors)
 
     def _vag_plan(self, trace, args):
-        """Where the value and each requested gradient sit in the buffers: worked out once per trace, so a
+        """How to cut the value and each requested gradient out of the buffers: worked out once per trace, so a
         replay only slices and wraps."""
         positions, many = self.vag.positions(len(args))
         tensor_index = {p: k for k, p in enumerate(_tensor_positions(args))}
-        gid, shape, dtype = trace.outputs[0]
-        value = trace.slot(gid, shape, dtype)
         grads = []
         for p in positions:
             k = tensor_index[p]
             g = trace.input_gids[k]
             shape, dtype = trace.input_meta[k]
-            grads.append(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))
-        return value, grads, many
+            grads.append(_taker(*(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))))
+        return _taker(*trace.slot(*trace.outputs[0])), grads, many
 
     def _outputs(self, trace, state, tensors):
         """Wrap the outputs; if gradients can flow, record the call as one CompiledFunctionBackward node."""
