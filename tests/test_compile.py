@@ -430,6 +430,36 @@ def test_a_differentiable_call_through_the_fast_path_records_its_node_and_backpr
     assert cf._last is not None and cf.stats.traces == 1 and cf.stats.replays == 4
 
 
+def test_a_loop_over_the_very_same_inputs_takes_the_fast_path_and_still_verifies_new_values():
+    """A trace is checked against one eager call on its first call with new values. A loop that passes the very
+    same inputs never gets there and must still take the last-call path; new values are then checked once."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return (x * x).sum()
+
+    cf = tg.compile(tg.value_and_grad(f))
+    x = _t([1.0, 2.0])
+    for _ in range(3):
+        value, grad = cf(x)
+        _close(value.item(), 5.0)
+        _close(grad.numpy(), [2.0, 4.0])
+    assert cf._last is not None and not cf._last[0].verified and len(calls) == 1
+    value, grad = cf(_t([3.0, 4.0]))            # new values: one eager call checks the replay
+    _close(value.item(), 25.0)
+    _close(grad.numpy(), [6.0, 8.0])
+    assert cf._last[0].verified and len(calls) == 2
+    cf(_t([5.0, 6.0]))
+    assert len(calls) == 2 and cf.stats.traces == 1
+
+
+def test_the_replay_kernel_falls_back_to_numba_dispatch_for_argument_types_it_was_not_compiled_for():
+    from tapegrad._kernels.replay import value_and_grad_replay
+    from tapegrad.compile import _entry_point
+    assert _entry_point(value_and_grad_replay, (1.5, "x")) is value_and_grad_replay
+
+
 # -- guards: control flow on values ------------------------------------------------------------------------------------
 
 def _branchy(x):
