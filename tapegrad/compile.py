@@ -218,6 +218,7 @@ class Trace:
         self.input_spans = [(int(self.off[g - base]), int(self.off[g - base]) + math.prod(shape), len(shape))
                             if g >= 0 else (-1, -1, 0) for g, (shape, dtype) in zip(input_gids, input_meta)]
         self.output_record = outputs[0][0] - base if outputs else -1
+        self.output_takers = [_taker(*self.slot(g, shape, dtype)) for g, shape, dtype in outputs]
         self.back = NO_PROGRAM  # program rows of the records the gradient sweep reaches, in its order: known
                                 # after the first full sweep
 
@@ -607,7 +608,7 @@ class CompiledFunction:
         grad_inputs = [t for t, diff in zip(tensors, trace.differentiable_inputs) if diff]
         leaves = [t for g, t in trace.captured_leaves]
         differentiable = tape.grad_enabled and (any(t._rg for t in grad_inputs) or any(t._rg for t in leaves))
-        outs = [_wrap(trace.value_of(vals, g, shape, dtype)) for g, shape, dtype in trace.outputs]
+        outs = [_wrap(take(vals)) for take in trace.output_takers]
         if not differentiable:
             return trace.pack(outs)
         node_inputs = [*tensors, *leaves]    # tensors: a list, or the call's argument tuple (the fast path)
@@ -965,7 +966,7 @@ class LoadedTrace:
             if state is None:
                 raise RuntimeError(f"{self.name}: a guard failed: these inputs take a different path than the "
                                    "recorded one, and the loaded trace cannot record a new one")
-            return trace.pack([_wrap(trace.value_of(state[0], g, s, d)) for g, s, d in trace.outputs])
+            return trace.pack([_wrap(take(state[0])) for take in trace.output_takers])
         out = trace.value_and_grad(list(tensors))
         if out is None:
             raise RuntimeError(f"{self.name}: a guard failed: these inputs take a different path than the "
