@@ -50,9 +50,8 @@ def out_dims(ints, aux):
 
 
 @njit(cache=True, inline="always")
-def is_trailing(ints, out_aux, in_aux):
-    """Whether the input (not 0-d) has the output's trailing dims (a bias row broadcast over the leading dims): its
-    values then repeat in whole contiguous runs of the output."""
+def _is_trailing(ints, out_aux, in_aux):
+    """Whether the input (not 0-d) has the output's trailing dims."""
     nd_o = ints[out_aux]
     nd_i = ints[in_aux]
     if nd_i == 0 or nd_i > nd_o:
@@ -61,3 +60,18 @@ def is_trailing(ints, out_aux, in_aux):
         if ints[in_aux + 1 + k] != ints[out_aux + 1 + nd_o - nd_i + k]:
             return False
     return True
+
+
+@njit(cache=True, inline="always")
+def bias_runs(ints, out_aux, a_aux, b_aux):
+    """(run, step_a, step_b) when one input has the output's shape and the other its trailing dims (x + bias): the
+    output is whole runs of `run` values, the k-th reading a from k * step_a and b from k * step_b (the bias's step
+    is 0). run is 0 for any other broadcast."""
+    n = size_at(ints, out_aux)
+    na = size_at(ints, a_aux)
+    nb = size_at(ints, b_aux)
+    if na == n and _is_trailing(ints, out_aux, b_aux):
+        return nb, nb, 0
+    if nb == n and _is_trailing(ints, out_aux, a_aux):
+        return na, 0, na
+    return 0, 0, 0

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from . import opcodes as op
-from .common import broadcast_strides, is_trailing, out_dims, size_at
+from .common import bias_runs, broadcast_strides, out_dims, size_at
 
 
 @njit(cache=True, inline="always")
@@ -714,14 +714,12 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
         return
     if n == 0:
         return
-    if _is_arith(o) and (na == n and is_trailing(ints, out_aux, b_aux) or
-                         nb == n and is_trailing(ints, out_aux, a_aux)):
+    run, step_a, step_b = bias_runs(ints, out_aux, a_aux, b_aux)
+    if run > 0 and _is_arith(o):
         # x + bias: whole runs of the output, with no index tables to build (their allocations cost more than
         # the arithmetic on small tensors); the bias adjoint gathers the runs in the same order as below
-        run = nb if na == n else na
         for r in range(n // run):
-            _arith_backward_run(o, ao + (r * run if na == n else 0), bo + (r * run if nb == n else 0), yo + r * run,
-                                run, need_a, need_b, vals, adj)
+            _arith_backward_run(o, ao + r * step_a, bo + r * step_b, yo + r * run, run, need_a, need_b, vals, adj)
         return
     dims = out_dims(ints, out_aux)
     sa = broadcast_strides(ints, out_aux, a_aux)
@@ -833,13 +831,10 @@ def binary_forward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, vals):
         return
     if n == 0:
         return
-    if arith and (size_at(ints, a_aux) == n and is_trailing(ints, out_aux, b_aux) or
-                  size_at(ints, b_aux) == n and is_trailing(ints, out_aux, a_aux)):
-        run = size_at(ints, b_aux) if size_at(ints, a_aux) == n else size_at(ints, a_aux)
-        full_a = size_at(ints, a_aux) == n
+    run, step_a, step_b = bias_runs(ints, out_aux, a_aux, b_aux)
+    if run > 0 and arith:
         for r in range(n // run):
-            _arith_forward_run(o, ao + (r * run if full_a else 0), 1, bo + (0 if full_a else r * run), 1, yo + r * run,
-                               run, vals)
+            _arith_forward_run(o, ao + r * step_a, 1, bo + r * step_b, 1, yo + r * run, run, vals)
         return
     dims = out_dims(ints, out_aux)
     sa = broadcast_strides(ints, out_aux, a_aux)
