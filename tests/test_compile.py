@@ -249,6 +249,50 @@ def test_replayed_reductions_match_eager_with_ties_and_nans(reduce, dims):
     assert cf.stats.traces == 1
 
 
+_SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -1.0, 1.0])
+
+
+@settings(max_examples=200)
+@given(length=st.integers(1, 45), step=st.integers(1, 3), seed=st.integers(0, 2**31),
+       specials=st.lists(st.tuples(st.integers(0, 134), _SPECIAL), max_size=4))
+def test_the_selection_kernel_picks_what_numpy_picks_at_any_length_stride_and_special_value(length, step, seed,
+                                                                                            specials):
+    """max/min and the +-inf norms run eight running selections side by side and merge them, then the tail: a
+    NaN or an extreme anywhere (in a lane, in the tail, first, last) must still win, as numpy's does."""
+    from tapegrad._kernels.movement import _select_run
+    base = np.random.default_rng(seed).standard_normal(length * step)
+    for position, value in specials:
+        base[position % base.size] = value
+    x = base[::step]
+    for larger, norm, want in ((True, False, np.max(x)), (False, False, np.min(x)),
+                               (True, True, np.max(np.abs(x))), (False, True, np.min(np.abs(x)))):
+        got = _select_run(x, larger, norm)
+        assert got == want or (np.isnan(got) and np.isnan(want)), (larger, norm, x)
+
+
+@pytest.mark.parametrize("nan_at", [None, 0, 5, 999, 1002])
+def test_replayed_max_and_min_of_a_long_vector_equal_numpy(nan_at):
+    """1,003 values: whole groups of eight lanes and a tail of three; the gradient goes to the selected element."""
+    rng = np.random.default_rng(8)
+    values = rng.standard_normal(1003)
+    if nan_at is not None:
+        values[nan_at] = np.nan
+    cf = tg.compile(tg.value_and_grad(lambda x: x.max() - 2 * x.min()))
+    for v in (values, values[::-1].copy(), values * 3):
+        got_value, got_grad = cf(_t(v))
+        want_grad = np.zeros_like(v)
+        if nan_at is None:
+            want_grad[np.argmax(v)] += 1.0
+            want_grad[np.argmin(v)] -= 2.0
+            _close(got_value.item(), v.max() - 2 * v.min(), tol=0)
+            _close(got_grad.numpy(), want_grad, tol=0)
+        else:
+            assert np.isnan(got_value.item())
+            want_value, want = tg.value_and_grad(lambda x: x.max() - 2 * x.min())(_t(v))
+            np.testing.assert_array_equal(got_grad.numpy(), want.numpy())
+    assert cf.stats.traces == 1
+
+
 @pytest.mark.parametrize("shapes", [((6, 7), (7,)), ((7,), (6, 7)), ((2, 3, 7), (3, 7)), ((3, 7), (2, 3, 7)),
                                     ((6, 1), (1,)), ((6, 7), (6, 1)), ((6, 7), ()), ((), (6, 7)), ((1, 7), (6, 1)),
                                     ((2, 1, 7), (3, 7)), ((6, 7), (6, 7))], ids=str)

@@ -153,8 +153,9 @@ def pairwise_sum(vals, start, n):
 
 @njit(cache=True, inline="always")
 def _selected(v, best, larger):
-    """Whether v replaces best in a running max (larger) or min; a NaN always wins and then stays."""
-    return v != v or (best == best and (v > best if larger else v < best))
+    """Whether v replaces best in a running max (larger) or min; a NaN always wins and then stays (nothing
+    compares greater or less than a NaN best). Bitwise, so that loops over it have no branches."""
+    return (v != v) | ((v > best) if larger else (v < best))
 
 
 @njit(cache=True, inline="always")
@@ -377,12 +378,37 @@ def _reduce_blocks_forward(o, ints, x_aux, kd_aux, xo, yo, c, summed, vals):
 
 @njit(cache=True)
 def _select_run(x, larger, norm):
-    """The max (larger) or min of x, or of |x| for the norms; NaN wins."""
-    best = 0.0
-    for j in range(x.shape[0]):
+    """The max (larger) or min of x, or of |x| for the norms; NaN wins. One call of _select_lanes per flag
+    combination, so that each loop is compiled with its flags as constants and vectorises."""
+    if larger:
+        return _select_lanes(x, True, True) if norm else _select_lanes(x, True, False)
+    return _select_lanes(x, False, True) if norm else _select_lanes(x, False, False)
+
+
+_LANES = 8
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _select_lanes(x, larger, norm):
+    """_select_run's loop: _LANES running selections side by side (a single running max is a chain of
+    dependent compares that cannot vectorise; the lanes turn it into vector max-and-blend), then merged."""
+    n = x.shape[0]
+    if n == 0:
+        return 0.0
+    best = abs(x[0]) if norm else x[0]
+    lanes = np.full(_LANES, best)
+    whole = n - n % _LANES
+    for j in range(0, whole, _LANES):
+        for lane in range(_LANES):
+            v = abs(x[j + lane]) if norm else x[j + lane]
+            kept = lanes[lane]
+            lanes[lane] = v if _selected(v, kept, larger) else kept
+    for lane in range(_LANES):
+        v = lanes[lane]
+        best = v if _selected(v, best, larger) else best
+    for j in range(whole, n):
         v = abs(x[j]) if norm else x[j]
-        if j == 0 or _selected(v, best, larger):
-            best = v
+        best = v if _selected(v, best, larger) else best
     return best
 
 
