@@ -277,7 +277,9 @@ class Tape:
         # values and ints are always written before they are read
         out = {name: np.zeros_like(getattr(self, name)) for name in ("ops", "a", "b", "aux", "off", "const", "flags")}
         out["ints"] = np.empty_like(self.ints)
-        out["vals"] = np.empty_like(self.vals)
+        # values move down in place: a fresh buffer would cost a page fault per 4 KB of kept values, and a kept
+        # segment already at the front does not move at all
+        out["vals"] = self.vals
         m, mv, mi, new_start = _compact.compact(
             keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags,
             self.ints, self.vals, self.n, self.nv, self.ni, self.base, new_base, op.HAS_EXTRA,
