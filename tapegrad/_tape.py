@@ -76,6 +76,7 @@ class Tape:
         self.compact_at = self._MIN_COMPACT_RECORDS
         self.compact_vals_at = self._MIN_COMPACT_VALUES
         self.garbage_prefix = 0       # leading segments already known to be garbage
+        self.recheck = None      # (compact_at, compact_vals_at) while a reset is to be tried again (collect)
         self.staged_ints = []    # (index, opcode, a, b, off) of staged 0-d records, flattened
         self.staged_floats = []  # (const, value) of staged 0-d records, flattened
         self.pyfuncs = {}        # gid -> Python backward of a tapegrad.autograd.Function record
@@ -203,25 +204,45 @@ class Tape:
         return _sweep.count_reusable(self.ops, self.flags, op.SAVES, self.segments[k].start - self.base,
                                      self._stop(k) - self.base) == 0
 
-    def collect(self):
-        """After a backward: release what nothing can reach any more, then start a new segment."""
-        self.flush()
+    def _scan_garbage(self):
+        """How many leading segments are garbage (advancing garbage_prefix: garbage stays garbage)."""
         k = self.garbage_prefix
         while k < len(self.segments) and self._garbage(k):
             k += 1
         self.garbage_prefix = k
+        return k
+
+    def collect(self):
+        """After a backward: release what nothing can reach any more, then start a new segment."""
+        self.flush()
+        k = self._scan_garbage()
         if k == len(self.segments):
             self._reset()
         elif self.n >= self.compact_at or self.nv >= self.compact_vals_at:
             self._compact()
+        elif k == len(self.segments) - 1 and self.recheck is None:
+            # Only the segment just swept is held, usually by the root of this backward, which the caller's
+            # expression still holds (`f(x).backward()`). It has often gone by the next operation, and a reset
+            # then costs nothing, where a compaction later would copy the next step's values: look again there
+            # (a zero threshold makes the next operation call compact_while_recording).
+            self.recheck = (self.compact_at, self.compact_vals_at)
+            self.compact_at = 0
         if self.seg.start != self.base + self.n:
             self.new_segment()
 
     def compact_while_recording(self):
-        """Called as an operation starts, before it takes any gid, once the tape is big. Without backward calls
-        nothing releases records (an evaluation loop, say), so close the current segment and drop the segments
-        no tensor refers to any more."""
+        """Called as an operation starts, before it takes any gid, once the tape is big (or once after a backward
+        that could not reset the tape, see collect). Without backward calls nothing releases records (an
+        evaluation loop, say), so close the current segment and drop the segments no tensor refers to any more."""
         self.flush()
+        if self.recheck is not None:
+            self.compact_at, self.compact_vals_at = self.recheck
+            self.recheck = None
+            if self.seg.start == self.base + self.n and self._scan_garbage() == len(self.segments):
+                self._reset()    # every segment is garbage (the current one is empty)
+                return
+            if self.n < self.compact_at and self.nv < self.compact_vals_at:
+                return
         if self.seg.start != self.base + self.n:
             self.new_segment()
         self._compact()
