@@ -73,6 +73,12 @@ class value_and_grad:
                                  "positional arguments")
         return tuple(p % nargs for p in positions), many
 
+    def check_argument(self, p, x):
+        """Argument p, x, is one to differentiate with respect to: a floating-point tensor."""
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise TypeError(f"{self.__name__}: argument {p} must be a floating-point tensor to differentiate "
+                            f"with respect to, got {_describe(x)}")
+
     def __call__(self, *args, **kwargs):
         from .autograd.engine import grad as autograd_grad
         from .autograd.grad_mode import enable_grad
@@ -81,9 +87,7 @@ class value_and_grad:
         leaves = []
         for p in positions:
             x = args[p]
-            if not isinstance(x, Tensor) or not x.is_floating_point():
-                raise TypeError(f"{self.__name__}: argument {p} must be a floating-point tensor to differentiate "
-                                f"with respect to, got {_describe(x)}")
+            self.check_argument(p, x)
             leaf = _wrap(x._data, requires_grad=True)
             args[p] = leaf
             leaves.append(leaf)
@@ -548,6 +552,8 @@ class CompiledFunction:
                     return result if trace.verified else self._verify(trace, result, tensors, args, kwargs)
             self.stats.guard_failures += 1
         vag_positions = self.vag.positions(len(args))[0] if self.vag is not None else None
+        for p in vag_positions or ():
+            self.vag.check_argument(p, args[p])     # before recording: eager's error, not a half-built trace
         try:
             with self._lock:
                 trace = _record_trace(self.__name__, self.inner, args, kwargs, positions, vag_positions)

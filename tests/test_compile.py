@@ -197,6 +197,10 @@ def test_value_and_grad_errors():
         tg.value_and_grad(lambda x: x.sum())(tg.tensor([1, 2]))
     with pytest.raises(ValueError, match="argnums 3 out of range"):
         tg.value_and_grad(lambda x: x.sum(), argnums=3)(_t([1.0]))
+    compiled = tg.compile(tg.value_and_grad(lambda x, y: (x * y).sum(), argnums=(0, 1)))
+    with pytest.raises(TypeError, match="argument 1 must be a floating-point tensor .* got a float"):
+        compiled(_t([1.0]), 0.5)        # checked before recording, as eager checks it
+    assert compiled.stats.traces == 0
 
 
 def test_logistic_map_chain_matches_eager():
