@@ -502,6 +502,122 @@ def test_a_loop_over_the_very_same_inputs_takes_the_fast_path_and_still_verifies
     assert len(calls) == 2 and cf.stats.traces == 1
 
 
+@pytest.mark.parametrize("kind", ["one argument", "two arguments", "grad only", "one of two"])
+def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and_lets_other_calls_through(kind):
+    """After its first check against eager, a value-and-grad trace is called through one Python function built
+    for it (per thread). It must give eager's results on every new value, and hand every call it cannot take
+    (another shape, dtype or requires_grad, a Python number, a different number of arguments) to the general
+    path, which records or finds the right trace."""
+    def two(x, y):
+        return (x * (y * y + 1.0) + x * x).sum()
+
+    fn, argnums, make = {
+        "one argument": (_rosenbrock, 0, lambda v: (_t(v),)),
+        "two arguments": (two, (0, 1), lambda v: (_t(v), _t(v[::-1] * 0.5))),
+        "grad only": (_rosenbrock, 0, lambda v: (_t(v),)),
+        "one of two": (two, 1, lambda v: (_t(v), _t(v[::-1] * 0.5))),
+    }[kind]
+    transform = tg.grad if kind == "grad only" else tg.value_and_grad
+    cf = tg.compile(transform(fn, argnums=argnums))
+    eager = transform(fn, argnums=argnums)
+
+    def check(args):
+        got, want = cf(*args), eager(*args)
+        for g, w in zip(_flat_tensors(got), _flat_tensors(want)):
+            assert g.shape == w.shape and g.dtype == w.dtype and g.requires_grad == w.requires_grad
+            # float32: the replay computes in float64 and rounds once, eager rounds every step
+            _close(g.detach().numpy(), w.detach().numpy(), tol=1e-5 if w.dtype == tg.float32 else 1e-9)
+
+    rng = np.random.default_rng(4)
+    for _ in range(4):
+        check(make(rng.uniform(-2, 2, size=6)))
+    trace = cf._last[0]
+    assert trace.verified and callable(trace.local.call)
+    replays = cf.stats.replays
+    for _ in range(5):
+        check(make(rng.uniform(-2, 2, size=6)))
+    assert cf.stats.replays == replays + 5 and cf.stats.traces == 1
+    check(make(rng.uniform(-2, 2, size=7)))                           # another shape: a new trace
+    check(tuple(tg.tensor(a.numpy(), dtype=tg.float32) for a in make(rng.uniform(-2, 2, size=6))))  # dtype
+    check(tuple(_t(a.numpy(), rg=True) for a in make(rng.uniform(-2, 2, size=6))))          # requires_grad
+    assert cf.stats.traces == 4
+    if kind in ("two arguments", "one of two"):
+        x, _ = make(rng.uniform(-2, 2, size=6))
+        _same_outcome(cf, eager, (x, 0.5))                         # a Python number: eager's error
+        _same_outcome(cf, eager, (x,))                             # an argument short: eager's error
+    else:
+        _same_outcome(cf, eager, ())                               # no arguments: eager's error
+    check(make(rng.uniform(-2, 2, size=6)))                            # and back to the first trace
+    assert cf.stats.traces == 4
+
+
+def _same_outcome(compiled, eager, args):
+    """The compiled function raises what the eager one raises on these arguments (the general path's job)."""
+    with pytest.raises(Exception) as eager_error:
+        eager(*args)
+    with pytest.raises(type(eager_error.value)):
+        compiled(*args)
+
+
+def _flat_tensors(result):
+    if isinstance(result, tg.Tensor):
+        return [result]
+    return [t for part in result for t in _flat_tensors(part)]
+
+
+def test_a_guard_failing_on_the_lean_call_records_the_other_path_and_both_stay_correct():
+    def f(x):
+        if x.sum() > 0:
+            return (x * x).sum()
+        return (x * 3.0).sum()
+
+    cf = tg.compile(tg.value_and_grad(f))
+    for v in ([1.0, 2.0], [2.0, 3.0], [3.0, 1.0]):
+        cf(_t(v))
+    assert callable(cf._last[0].local.call)
+    value, grad = cf(_t([-1.0, -2.0]))                                 # the lean call's guard fails
+    _close(value.item(), -9.0)
+    _close(grad.numpy(), [3.0, 3.0])
+    assert cf.stats.traces == 2 and cf.stats.guard_failures == 1
+    for v in ([1.0, 2.0], [-4.0, 1.0], [2.0, 2.0]):
+        value, grad = cf(_t(v))
+        want_value, want_grad = tg.value_and_grad(f)(_t(v))
+        _close(value.item(), want_value.item())
+        _close(grad.numpy(), want_grad.numpy())
+    assert cf.stats.traces == 2
+
+
+def test_threads_each_get_their_own_lean_call_and_their_own_results():
+    """The lean call writes its thread's buffers; two threads calling one compiled function in a tight loop must
+    never see each other's values."""
+    cf = tg.compile(tg.value_and_grad(_rosenbrock))
+    errors = []
+    start = threading.Barrier(3)
+
+    def worker(scale):
+        try:
+            rng = np.random.default_rng(int(scale * 10))
+            points = [rng.uniform(-2, 2, size=8) * scale for _ in range(300)]
+            start.wait()
+            for p in points:
+                value, grad = cf(_t(p))
+                want_value, want_grad = tg.value_and_grad(_rosenbrock)(_t(p))
+                _close(value.item(), want_value.item())
+                _close(grad.numpy(), want_grad.numpy())
+        except Exception as err:   # surfaced in the main thread
+            errors.append(err)
+
+    cf(_t(np.ones(8)))
+    cf(_t(np.full(8, 0.5)))             # verified before the threads start
+    threads = [threading.Thread(target=worker, args=(scale,)) for scale in (0.5, 1.0, 1.5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert cf.stats.traces == 1
+
+
 def test_the_replay_kernel_falls_back_to_numba_dispatch_for_argument_types_it_was_not_compiled_for():
     from tapegrad._kernels.replay import value_and_grad_replay
     from tapegrad.compile import _entry_point
