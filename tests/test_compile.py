@@ -341,6 +341,21 @@ def _libm_exp(v):
         return np.inf
 
 
+def _nan_outside_domain(libm):
+    """The C library's function through math, with nan where math raises instead (sin(inf))."""
+    def f(v):
+        try:
+            return libm(v)
+        except ValueError:
+            return math.nan
+    return f
+
+
+_HALF_PI_MULTIPLES = np.arange(1.0, 64.0) * (np.pi / 2)
+_TRIG_SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-310, 355.0, 1e5, -1e5, np.nextafter(1e5, 2e5),
+                 1e6, 1e22, -1e300, *_HALF_PI_MULTIPLES, *np.nextafter(_HALF_PI_MULTIPLES, 0.0),
+                 *(_HALF_PI_MULTIPLES + 1e-9), *(_HALF_PI_MULTIPLES - 3e-7), *(-_HALF_PI_MULTIPLES[::7] - 1e-6)]
+
 # per function: the C library's version, ranges its formula treats differently, special values, the ulp bound
 _ARITH_FUNCTIONS = {
     "tanh": (math.tanh, (1e-300, 1e-8, 0.3, 0.625, 1.0, 3.0, 10.0, 25.0),
@@ -349,30 +364,42 @@ _ARITH_FUNCTIONS = {
     "exp": (_libm_exp, (1e-8, 0.35, 1.0, 20.0, 700.0, 745.0),
             [0.0, -0.0, np.inf, -np.inf, np.nan, 709.782712893384, 709.7827128933841, 710.0, -708.4, -745.1332191019411,
              -745.1332191019412, -746.0, 1e-310, 1.0, -1.0, 0.5 * np.log(2.0)], 1.0),
+    # sin and cos: the C library's own past 1e5 and within 2**-30 of a nonzero multiple of pi/2 (exact there)
+    "sin": (_nan_outside_domain(math.sin), (1e-300, 1e-8, 0.78, 1.6, 10.0, 1000.0, 1e5), _TRIG_SPECIAL, 2.0),
+    "cos": (_nan_outside_domain(math.cos), (1e-300, 1e-8, 0.78, 1.6, 10.0, 1000.0, 1e5), _TRIG_SPECIAL, 2.0),
 }
 
 
 @pytest.mark.parametrize("name", list(_ARITH_FUNCTIONS))
-def test_replayed_tanh_and_exp_are_within_a_few_ulp_of_the_c_library(name):
-    """The replay's tanh and exp are arithmetic that vectorises, not the C library's call per element: compare the
-    two over every range their formulas treat differently, near overflow and underflow, and at signed zeros,
-    infinities, nan and subnormals."""
+def test_replayed_transcendentals_are_within_a_few_ulp_of_the_c_library(name):
+    """The replay's tanh, exp, sin and cos are arithmetic that vectorises, not the C library's call per element:
+    compare the two over every range their formulas treat differently (one vector each, so that each takes its
+    vectorised loop), near overflow and underflow, and at signed zeros, infinities, nan and subnormals; sin and cos
+    also in the backward (cos and -sin) and in eager mode, which computes them with the same kernel."""
     libm, scales, special, bound = _ARITH_FUNCTIONS[name]
     rng = np.random.default_rng(2)
-    x = np.concatenate([rng.uniform(-s, s, 20_000) for s in scales] + [np.array(special)])
-    want = np.array([libm(v) for v in x])
+    derivative = {"sin": _ARITH_FUNCTIONS["cos"][0], "cos": lambda v: -_ARITH_FUNCTIONS["sin"][0](v)}.get(name)
     cf = tg.compile(lambda t: getattr(t, name)())
-    for _ in range(2):
-        got = cf(_t(x)).numpy()
-        assert _ulps(got, want).max() <= bound
-        numbers = ~np.isnan(want)
-        assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))     # tanh(-0) is -0
+    cf_grad = tg.compile(tg.grad(lambda t: getattr(t, name)().sum()))
+    for x in [rng.uniform(-s, s, 20_000) for s in scales] + [np.array(special)]:
+        want = np.array([libm(v) for v in x])
+        got = [cf(_t(x)).numpy() for _ in range(2)]
+        if derivative is not None:
+            got.append(getattr(_t(x), name)().numpy())
+        for g in got:
+            assert _ulps(g, want).max() <= bound
+            numbers = ~np.isnan(want)
+            assert np.array_equal(np.signbit(g[numbers]), np.signbit(want[numbers]))     # tanh(-0) is -0
+        if derivative is not None:
+            want_grad = np.array([derivative(v) for v in x])
+            assert _ulps(cf_grad(_t(x)).numpy(), want_grad).max() <= bound
+            assert _ulps(tg.grad(lambda t: getattr(t, name)().sum())(_t(x)).numpy(), want_grad).max() <= bound
     assert cf.stats.replays >= 1
 
 
 @pytest.mark.parametrize("name", list(_ARITH_FUNCTIONS))
 @given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=16))
-def test_replayed_tanh_and_exp_match_the_c_library_on_any_float(name, values):
+def test_replayed_transcendentals_match_the_c_library_on_any_float(name, values):
     """Any float, through both compiled paths: 0-d records (one value each) and a vector record."""
     from tapegrad._kernels import opcodes as op
     from tapegrad._kernels.elementwise import unary_apply

@@ -38,9 +38,9 @@ def unary_value(o, x, c):
     if o == op.ABS:
         return abs(x)
     if o == op.SIN:
-        return math.sin(x)
+        return _sin_one(x, 0.0)
     if o == op.COS:
-        return math.cos(x)
+        return _sin_one(x, 1.0)
     if o == op.TANH:
         return _tanh_one(x)
     if o == op.SIGMOID:
@@ -171,6 +171,73 @@ def tanh_arith(x):
 def _tanh_one(x):
     """tanh_arith as a call: unary_value is inlined in many places, its opcode chain should stay small."""
     return tanh_arith(x)
+
+
+_PIO2_1 = 1.5707963267341256       # pi/2 in three parts of 33, 33 and 53 bits (derived from 80 digits of pi):
+_PIO2_2 = 6.077100506303966e-11     # k * part is exact for the first two while |k| < 2**20, and the parts add up
+_PIO2_3 = 2.0222662487959506e-21    # to pi/2 within 1e-37
+_TWO_OVER_PI = 2.0 / math.pi
+_TRIG_LIMIT = 1e5                   # beyond it (and for inf, nan) the C library reduces the argument
+_TRIG_TINY = 2.0 ** -30             # closer than this to a nonzero multiple of pi/2: the C library too
+_SIN_F = tuple((-1.0) ** n / math.factorial(2 * n + 1) for n in range(10))   # Taylor coefficients of sin, cos
+_COS_F = tuple((-1.0) ** n / math.factorial(2 * n) for n in range(10))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _half_pi_reduced(x):
+    """(k, r) with x = k pi/2 + r, |r| <= pi/4 (Cody and Waite's reduction with the three parts of pi/2); x = 0
+    beyond _TRIG_LIMIT, where the C library takes over (see trig_needs_libm)."""
+    t = x if abs(x) <= _TRIG_LIMIT else 0.0
+    k = math.floor(t * _TWO_OVER_PI + 0.5)
+    return k, ((t - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def trig_needs_libm(x):
+    """Whether sin_arith could lose accuracy at x: beyond _TRIG_LIMIT (inf and nan included), or so close to a
+    multiple of pi/2 that the 119 bits of pi/2 leave too few correct bits in r. Bitwise, so loops over it
+    vectorise."""
+    k, r = _half_pi_reduced(x)
+    return (not abs(x) <= _TRIG_LIMIT) | ((k != 0.0) & (abs(r) < _TRIG_TINY))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def sin_arith(x, shift):
+    """sin(x + shift * pi/2) (shift 0: sin, 1: cos) in arithmetic only, so that a loop over it vectorises: the C
+    library's sin and cos are a call per element, 6-7x slower (measured). Both Taylor polynomials on |r| <= pi/4
+    (to degree 19 and 18: the next terms are below 1e-17 of the result), the quadrant picks one by selects. Within
+    2 ulp of the C library where trig_needs_libm is false (measured), which the callers check first."""
+    k, r = _half_pi_reduced(x)
+    q = k + shift
+    q = q - 4.0 * math.floor(q * 0.25)
+    z = r * r
+    ps = _SIN_F[9]
+    pc = _COS_F[9]
+    for j in range(8, 0, -1):
+        ps = ps * z + _SIN_F[j]
+        pc = pc * z + _COS_F[j]
+    s = r + r * z * ps if z != 0.0 else r      # sin(-0) is -0, and -0 + 0 is not
+    c = 1.0 + z * pc
+    return s if q == 0.0 else (c if q == 1.0 else (-s if q == 2.0 else -c))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def any_trig_needs_libm(x):
+    """trig_needs_libm for any element of x: a vectorised pass, so that the sin/cos loops can take the fast path
+    for a whole slice (and give exactly _sin_one's values either way)."""
+    found = False
+    for k in range(x.shape[0]):
+        found |= trig_needs_libm(x[k])
+    return found
+
+
+@njit(cache=True, error_model="numpy")
+def _sin_one(x, shift):
+    """sin(x + shift * pi/2) for one value: sin_arith, or the C library where that could lose accuracy. Every
+    replayed and backpropagated sin and cos gives this value, vectorised or not."""
+    if trig_needs_libm(x):
+        return math.cos(x) if shift == 1.0 else math.sin(x)
+    return sin_arith(x, shift)
 
 
 @njit(cache=True)
@@ -448,12 +515,11 @@ def _floor_div(x, z):
     return fl
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def unary_apply(o, x, c):
-    """unary_value over a contiguous 1-D float64 array: the eager forward of the ops computed only here."""
+    """The replay's f(x) over a contiguous 1-D float64 array: the eager forward of the ops computed only here."""
     out = np.empty(x.shape[0])
-    for k in range(x.shape[0]):
-        out[k] = unary_value(o, x[k], c)
+    _unary_loops(o, x, out, c)
     return out
 
 
@@ -486,9 +552,9 @@ def unary_derivative(o, x, y, c):
     if o == op.ABS:
         return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
     if o == op.SIN:
-        return math.cos(x)
+        return _sin_one(x, 1.0)
     if o == op.COS:
-        return -math.sin(x)
+        return -_sin_one(x, 0.0)
     if o == op.TANH:
         return 1.0 - y * y
     if o == op.SIGMOID:
@@ -553,6 +619,12 @@ def unary_backward(o, xo, yo, n, c, vals, adj):
     elif o == op.TANH:
         for k in range(n):
             gx[k] += gy[k] * (1.0 - y[k] * y[k])
+    elif o == op.SIN and not any_trig_needs_libm(x):
+        for k in range(n):
+            gx[k] += gy[k] * sin_arith(x[k], 1.0)
+    elif o == op.COS and not any_trig_needs_libm(x):
+        for k in range(n):
+            gx[k] += gy[k] * -sin_arith(x[k], 0.0)
     else:
         for k in range(n):
             gx[k] += gy[k] * unary_derivative(o, x[k], y[k], c)
@@ -560,9 +632,15 @@ def unary_backward(o, xo, yo, n, c, vals, adj):
 
 @njit(cache=True, error_model="numpy")   # tanh_arith's loop vectorises only without division checks
 def unary_forward(o, xo, yo, n, c, vals):
-    """Replay: vals[y] = f(vals[x]), with the commonest ops outside unary_value's per-element opcode chain."""
-    x = vals[xo:xo + n]
-    y = vals[yo:yo + n]
+    """Replay: vals[y] = f(vals[x])."""
+    _unary_loops(o, vals[xo:xo + n], vals[yo:yo + n], c)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _unary_loops(o, x, y, c):
+    """y[:] = f(x) (the replay's and, for the ops computed only here, eager's), with the commonest ops outside
+    unary_value's per-element opcode chain, in loops that vectorise."""
+    n = x.shape[0]
     if o == op.MUL_SCALAR:
         for k in range(n):
             y[k] = x[k] * c
@@ -578,6 +656,10 @@ def unary_forward(o, xo, yo, n, c, vals):
     elif o == op.EXP:
         for k in range(n):
             y[k] = exp_arith(x[k])
+    elif (o == op.SIN or o == op.COS) and not any_trig_needs_libm(x):
+        shift = 0.0 if o == op.SIN else 1.0
+        for k in range(n):
+            y[k] = sin_arith(x[k], shift)
     else:
         for k in range(n):
             y[k] = unary_value(o, x[k], c)

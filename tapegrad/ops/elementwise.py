@@ -217,6 +217,30 @@ def _relu(x):
     return np.maximum(x, x.dtype.type(0))
 
 
+def _kernel_unary(opcode):
+    """The numpy-facing forward of a unary opcode: the values the tape's forward replay computes."""
+    from .._kernels.elementwise import unary_apply
+
+    def forward(d, c=0.0):
+        a = np.ascontiguousarray(d, dtype=np.float64).reshape(-1)
+        out = unary_apply(opcode, a, float(c)).reshape(np.shape(d)).astype(d.dtype, copy=False)
+        return out if isinstance(d, np.ndarray) else out[()]
+    return forward
+
+
+def _replayed(opcode, numpy_forward):
+    """The forward of an op whose replay computes it in vectorised arithmetic (see _kernels/elementwise.py): that
+    kernel for real arrays, 6-7x faster than numpy's sin and cos (the C library's, per element); numpy for single
+    values, complex and float16."""
+    kernel = _kernel_unary(opcode)
+
+    def forward(d):
+        if d.ndim and d.dtype.kind == "f" and d.dtype.itemsize >= 4:
+            return kernel(d)
+        return numpy_forward(d)
+    return forward
+
+
 # name, opcode, numpy forward, whether integer input gives a float result (else the dtype is kept)
 _UNARY = [
     ("neg", op.NEG, operator.neg, False),
@@ -224,8 +248,8 @@ _UNARY = [
     ("log", op.LOG, np.log, True),
     ("sqrt", op.SQRT, np.sqrt, True),
     ("abs", op.ABS, np.abs, False),
-    ("sin", op.SIN, np.sin, True),
-    ("cos", op.COS, np.cos, True),
+    ("sin", op.SIN, _replayed(op.SIN, np.sin), True),
+    ("cos", op.COS, _replayed(op.COS, np.cos), True),
     ("tanh", op.TANH, np.tanh, True),
     ("sigmoid", op.SIGMOID, _sigmoid, True),
     ("relu", op.RELU, _relu, False),
@@ -387,17 +411,6 @@ attach(equal, allclose, isnan, isfinite, logical_not, bitwise_not, __invert__=bi
 
 
 # -- elementwise coverage: more unary functions ------------------------------------------------------------------
-
-def _kernel_unary(opcode):
-    """The numpy-facing forward of a unary opcode: the same unary_value the tape's forward replay uses."""
-    from .._kernels.elementwise import unary_apply
-
-    def forward(d, c=0.0):
-        a = np.ascontiguousarray(d, dtype=np.float64).reshape(-1)
-        out = unary_apply(opcode, a, float(c)).reshape(np.shape(d)).astype(d.dtype, copy=False)
-        return out if isinstance(d, np.ndarray) else out[()]
-    return forward
-
 
 def _float_input(name, input):
     """input's data, integer and bool promoted to the default float dtype (as PyTorch does for exp, sin, ...)."""
