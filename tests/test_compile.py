@@ -297,6 +297,16 @@ def test_replayed_max_and_min_of_a_long_vector_equal_numpy(nan_at):
     assert cf.stats.traces == 1
 
 
+def test_a_single_maximum_with_an_infinite_gradient_gives_nan_elsewhere_as_pytorch_does():
+    """PyTorch spreads max's gradient as mask * (g / count), so g = inf puts 0 * inf = nan on every other element;
+    the kernel's shortcut for a single maximum (write only the hit) must not apply then."""
+    v = np.random.default_rng(9).standard_normal(100)
+    want = np.where(v == v.max(), np.inf, np.nan)
+    for grad in (tg.grad(lambda x: x.max() * math.inf), tg.compile(tg.grad(lambda x: x.max() * math.inf))):
+        for _ in range(3):
+            np.testing.assert_array_equal(grad(_t(v)).numpy(), want)
+
+
 @pytest.mark.parametrize("shapes", [((6, 7), (7,)), ((7,), (6, 7)), ((2, 3, 7), (3, 7)), ((3, 7), (2, 3, 7)),
                                     ((6, 1), (1,)), ((6, 7), (6, 1)), ((6, 7), ()), ((), (6, 7)), ((1, 7), (6, 1)),
                                     ((2, 1, 7), (3, 7)), ((6, 7), (6, 7))], ids=str)

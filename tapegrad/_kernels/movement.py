@@ -1,6 +1,8 @@
 """Kernels that move elements: reductions, broadcasts, strided views, gathers, scatters.
 
 Each backward kernel has its forward (used by tg.compile's replay) beside it."""
+import math
+
 import numpy as np
 from numba import njit
 
@@ -290,6 +292,13 @@ def _share_run(x, gx, res, g, nan_share, norm):
         for j in range(n):
             hits += x[j] == res
     g = g / hits      # 0/0 and x/0 give NaN/inf shares exactly as PyTorch's mask division does
+    if hits == 1 and not norm and not nan_hits and math.isfinite(g):
+        # the usual single maximum: everywhere else PyTorch adds g * 0 = 0, so only the hit needs a write
+        # (a read-only search for it, instead of a read-modify-write pass over the whole adjoint)
+        for j in range(n):
+            if x[j] == res:
+                gx[j] += g
+                return
     if norm:
         for j in range(n):
             v = abs(x[j])
