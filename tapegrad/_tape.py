@@ -215,6 +215,9 @@ class Tape:
     def collect(self):
         """After a backward: release what nothing can reach any more, then start a new segment."""
         self.flush()
+        if self.recheck is not None:     # a second backward before any operation: it looks again itself
+            self.compact_at, self.compact_vals_at = self.recheck
+            self.recheck = None
         k = self._scan_garbage()
         if k == len(self.segments):
             self._reset()
