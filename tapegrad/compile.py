@@ -610,48 +610,6 @@ class CompiledFunction:
         loads = [(shape, dtype, rg, o, stop, ndim)
                  for (shape, dtype, rg), (o, stop, ndim) in zip(expected, trace.input_spans)]
 
-        def finish():
-            failed, status = kernel(*kernel_args)
-            if failed != REPLAYED:
-                return _GUARD_FAILED
-            if status != op.OK:
-                _sweep_failed(status)
-            if many:
-                grads = tuple([_handle(take(adj), -1, None, False) for take in take_grads])
-            else:
-                grads = _handle(take_grads[0](adj), -1, None, False)
-            return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
-
-        if nargs == 1:
-            # the common f(x), without the loop (a third of a microsecond of a ~4.5 us call)
-            (shape, dtype, rg, o, stop, ndim), = loads
-
-            def call(args):
-                if len(args) != 1:
-                    return None
-                x = args[0]
-                if x.__class__ is not Tensor:
-                    return None
-                d = x._data
-                if d.shape != shape or d.dtype != dtype or x._rg != rg:
-                    return None
-                if o >= 0:
-                    if ndim == 0:
-                        vals[o] = d
-                    else:
-                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-                # finish(), inline: a call more is another 0.15 us
-                failed, status = kernel(*kernel_args)
-                if failed != REPLAYED:
-                    return _GUARD_FAILED
-                if status != op.OK:
-                    _sweep_failed(status)
-                grads = (tuple([_handle(take(adj), -1, None, False) for take in take_grads]) if many
-                         else _handle(take_grads[0](adj), -1, None, False))
-                return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
-
-            return call
-
         def call(args):
             if len(args) != nargs:
                 return None
@@ -666,7 +624,14 @@ class CompiledFunction:
                         vals[o] = d
                     else:
                         vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-            return finish()
+            failed, status = kernel(*kernel_args)
+            if failed != REPLAYED:
+                return _GUARD_FAILED
+            if status != op.OK:
+                _sweep_failed(status)
+            grads = (tuple([_handle(take(adj), -1, None, False) for take in take_grads]) if many
+                     else _handle(take_grads[0](adj), -1, None, False))
+            return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
         return call
 
