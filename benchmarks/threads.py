@@ -14,13 +14,16 @@ def set_thread_env(n: int) -> None:
     """Set every thread env var to n; only effective before the libraries are imported."""
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(n)
-    # XLA (jax) has no thread-count variable; its CPU client reads these flags at start-up.
+    # XLA (jax) has no thread-count variable; its CPU client reads this flag at start-up: one thread, or all cores.
+    # (Every entry must be a --flag: XLA takes a first word without "--" for a file of flags and aborts.)
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
              if not f.startswith(("--xla_cpu_multi_thread_eigen", "intra_op_parallelism_threads"))]
     if n == 1:
         flags.append("--xla_cpu_multi_thread_eigen=false")
-    flags.append(f"intra_op_parallelism_threads={n}")
-    os.environ["XLA_FLAGS"] = " ".join(flags)
+    if flags:
+        os.environ["XLA_FLAGS"] = " ".join(flags)
+    else:
+        os.environ.pop("XLA_FLAGS", None)
 
 
 def _numba():

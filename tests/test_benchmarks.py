@@ -118,3 +118,22 @@ def test_compare_names_what_got_faster_and_slower(tmp_path):
     assert set(rows) == {"w1", "w2", "w3"}
     assert "1 faster, 1 slower, 1 within noise" in proc.stdout
     assert "Only in the old run: w4" in proc.stdout and "Only in the new run: w5" in proc.stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_thread_pinning_hands_xla_only_flags_it_parses(monkeypatch, threads):
+    """XLA reads XLA_FLAGS at start-up and takes a first word without "--" for a file name, aborting the process
+    (jax under --threads 2 did): every word must be a --flag, and the user's own flags stay."""
+    from benchmarks.threads import THREAD_ENV_VARS, set_thread_env
+    for var in THREAD_ENV_VARS:
+        monkeypatch.setenv(var, "unset-by-test")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=true")
+    set_thread_env(threads)
+    words = os.environ["XLA_FLAGS"].split()
+    assert all(w.startswith("--") for w in words)
+    assert "--xla_dump_to=/tmp/x" in words
+    assert ("--xla_cpu_multi_thread_eigen=false" in words) == (threads == 1)
+    assert all(os.environ[var] == str(threads) for var in THREAD_ENV_VARS)
+    monkeypatch.delenv("XLA_FLAGS")
+    set_thread_env(threads)
+    assert all(w.startswith("--") for w in os.environ.get("XLA_FLAGS", "").split())
