@@ -360,6 +360,16 @@ def _foreign_or_freed(t, tape):
     return tape.push(op.FREED, -1, -1, data, tape.put_shape(data.shape))
 
 
+def recording_tape():
+    """This thread's tape, for an operation about to record: compacted first when it is due (or a reset tried
+    again after a backward, see Tape.collect), before the operation's inputs take their gids. record and
+    record_elementwise do the same check inline (they are the hot paths)."""
+    tape = _state.tape
+    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+        tape.compact_while_recording()
+    return tape
+
+
 def record(opcode, inputs, data, aux=None, const=0.0):
     """Append `opcode` applied to `inputs` (1 or 2 tensors, None for a Python scalar) producing `data`.
 

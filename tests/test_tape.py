@@ -269,3 +269,39 @@ def test_compaction_moves_a_kept_graph_down_over_its_own_old_place(small_tape_th
     assert second._seg.moves                   # compacted at least once, moved below where it was
     second.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 0.5 * np.exp(0.5 * np.linspace(-2.0, 2.0, 3000)), rtol=1e-15)
+
+
+@on_own_tape
+def test_a_module_training_step_resets_the_tape_every_step():
+    """nn.Linear records through addmm, which must try the pending reset like every other operation: otherwise
+    the tape of an nn.Sequential loop only ever compacts."""
+    tape = current_tape()
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Linear(6, 5), tg.nn.Tanh(), tg.nn.Linear(5, 2)).double()
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.1)
+    x = tg.randn(7, 6, dtype=tg.float64)
+    # probabilities: the loss ends in a sum and a mean, which save nothing, so the root, held while backward
+    # collects, keeps its graph then
+    target = tg.nn.functional.softmax(tg.randn(7, 2, dtype=tg.float64), dim=1)
+    loss_fn = tg.nn.CrossEntropyLoss()
+    sizes = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss_fn(model(x), target).backward()
+        optimizer.step()
+        sizes.append(tape.n)
+    assert max(sizes) == min(sizes)         # each step starts from an empty tape: the same records every time
+
+
+@on_own_tape
+def test_forward_only_loops_of_linear_layers_and_cat_do_not_grow_the_tape():
+    tape = current_tape()
+    w = tg.tensor(np.eye(3), dtype=tg.float64, requires_grad=True)
+    b = tg.zeros(3, dtype=tg.float64, requires_grad=True)
+    x = tg.ones(2, 3, dtype=tg.float64)
+    last = None
+    for _ in range(12000):
+        last = tg.cat([tg.nn.functional.linear(x, w, b), x])     # addmm and cat only, no backward
+    assert tape.n <= tape.compact_at + 16
+    last.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full((3, 3), 2.0))

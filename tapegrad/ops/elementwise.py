@@ -748,10 +748,8 @@ def _ternary_result(opcode, x, y, extra, out, const=0.0, p1=0.0):
     """Record a TERNARY-family op (inputs x, optional y and extra; scalars const and p1) if grad is needed."""
     if not needs_grad(x, y, extra):
         return constant(out)
-    from ..tensor import _result, source_gid
-    tape = _state.tape
-    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
-        tape.compact_while_recording()
+    from ..tensor import _result, recording_tape, source_gid
+    tape = recording_tape()
     ia = source_gid(x, tape)
     ib = -1 if y is None else source_gid(y, tape)
     ic = () if extra is None else (source_gid(extra, tape),)

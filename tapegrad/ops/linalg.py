@@ -8,7 +8,7 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, needs_grad, record, source_gid, _result
+from ..tensor import Tensor, needs_grad, record, recording_tape, source_gid, _result
 from ._common import attach, broadcast_shape, constant, wrap_dim
 from .shape import squeeze, unsafe_view
 
@@ -276,7 +276,7 @@ def _record_addmm(input, mat1, mat2, out, alpha, beta, mat2_transposed):
     """Record ADDMM (params: [1, input gid, beta bits, whether mat2 is read transposed]) when grad is needed."""
     if not needs_grad(input, mat1, mat2):
         return constant(out)
-    tape = _state.tape
+    tape = recording_tape()
     ic = source_gid(input, tape)
     ia = source_gid(mat1, tape)
     ib = source_gid(mat2, tape)

@@ -11,8 +11,7 @@ import numpy as np
 from .. import _dtypes
 from .._kernels import opcodes as op
 from .._kernels.nn import MEAN, NONE, SUM, nn_forward
-from .._tape import _state
-from ..tensor import Tensor, _result, needs_grad, source_gid, _wrap
+from ..tensor import Tensor, _result, needs_grad, recording_tape, source_gid, _wrap
 from ._common import constant, wrap_dim
 
 REDUCTIONS = {"none": NONE, "mean": MEAN, "sum": SUM}
@@ -68,9 +67,7 @@ def nn_op(opcode, a, b, extras, out_shape, params, dtype, const=0.0, differentia
     out = np.array(value, dtype=dtype)   # a fresh C-contiguous array (ascontiguousarray would make 0-d 1-d)
     if not needs_grad(*(differentiable if differentiable is not None else [a, b, *extras])):
         return constant(out), params
-    tape = _state.tape
-    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
-        tape.compact_while_recording()
+    tape = recording_tape()
     ia = source_gid(a, tape)
     ib = source_gid(b, tape) if b is not None else -1
     gids = [source_gid(t, tape) for t in extras]

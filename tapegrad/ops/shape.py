@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import as_strided
 from .._kernels import opcodes as op
 from .._tape import _state
 from .. import tensor as _tensor_module
-from ..tensor import Tensor, _result, _wrap, needs_grad, record, source_gid
+from ..tensor import Tensor, _result, _wrap, needs_grad, record, recording_tape, source_gid
 from ._common import attach, broadcast_shape, constant, wrap_dim, wrap_dims
 
 
@@ -858,7 +858,7 @@ def _record_many(opcode, tensors, data, dim):
     """One record for an op of all `tensors`: a, b and the rest as extras, with dim last in the params."""
     if not needs_grad(*tensors):
         return constant(data)
-    tape = _state.tape
+    tape = recording_tape()
     gids = [source_gid(t, tape) for t in tensors]
     ia, ib, extra = gids[0], gids[1] if len(gids) > 1 else -1, gids[2:]
     aux = tape.put_ints((data.ndim, *data.shape, len(extra), *extra, dim))
