@@ -223,7 +223,7 @@ class Tape:
             self._reset()
         elif self.n >= self.compact_at or self.nv >= self.compact_vals_at:
             self._compact()
-        elif k == len(self.segments) - 1 and self.recheck is None:
+        elif k == len(self.segments) - 1:
             # Only the segment just swept is held, usually by the root of this backward, which the caller's
             # expression still holds (`f(x).backward()`). It has often gone by the next operation, and a reset
             # then costs nothing, where a compaction later would copy the next step's values: look again there

@@ -73,40 +73,20 @@ _INV_LN2 = 1.0 / math.log(2.0)
 _F = tuple(1.0 / math.factorial(n) for n in range(22))   # _F[n] = 1/n!
 
 
+_POW2_STEPS = tuple((float(2 ** b), 2.0 ** (2 ** b)) for b in range(9, 0, -1))   # (512, 2**512), ..., (2, 4)
+
+
 @njit(cache=True, inline="always")
 def pow2_select(k):
     """2.0 ** k for an integer-valued float |k| < 1024, exactly: products of powers of two picked by selects, which
-    vectorise (ldexp is a call per element; a loop over a tuple of bits here stopped the caller's loop from
-    vectorising)."""
+    vectorise (ldexp is a call per element). The loop over the constant steps unrolls to the same selects."""
     a = abs(k)
     s = 1.0
-    hit = a >= 512.0
-    s = s * 1.3407807929942597e+154 if hit else s
-    a = a - 512.0 if hit else a
-    hit = a >= 256.0
-    s = s * 1.157920892373162e+77 if hit else s
-    a = a - 256.0 if hit else a
-    hit = a >= 128.0
-    s = s * 3.402823669209385e+38 if hit else s
-    a = a - 128.0 if hit else a
-    hit = a >= 64.0
-    s = s * 1.8446744073709552e+19 if hit else s
-    a = a - 64.0 if hit else a
-    hit = a >= 32.0
-    s = s * 4294967296.0 if hit else s
-    a = a - 32.0 if hit else a
-    hit = a >= 16.0
-    s = s * 65536.0 if hit else s
-    a = a - 16.0 if hit else a
-    hit = a >= 8.0
-    s = s * 256.0 if hit else s
-    a = a - 8.0 if hit else a
-    hit = a >= 4.0
-    s = s * 16.0 if hit else s
-    a = a - 4.0 if hit else a
-    hit = a >= 2.0
-    s = s * 4.0 if hit else s
-    a = a - 2.0 if hit else a
+    for j in range(len(_POW2_STEPS)):
+        step, factor = _POW2_STEPS[j]
+        hit = a >= step
+        s = s * factor if hit else s
+        a = a - step if hit else a
     s = s * 2.0 if a >= 1.0 else s
     return 1.0 / s if k < 0.0 else s
 
