@@ -15,6 +15,7 @@ Tensors it creates, random ones included, are frozen at their recorded values.
 import hashlib
 import json
 import math
+import sys
 import threading
 import warnings
 import weakref
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import _dtypes
 from ._kernels import opcodes as op
-from ._kernels.program import NO_PROGRAM, lower
+from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower
 from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
@@ -223,8 +224,8 @@ class Trace:
                             if g >= 0 else (-1, -1, 0) for g, (shape, dtype) in zip(input_gids, input_meta)]
         self.output_record = outputs[0][0] - base if outputs else -1
         self.output_takers = [_taker(*self.slot(g, shape, dtype)) for g, shape, dtype in outputs]
-        self.back = NO_PROGRAM  # program rows of the records the gradient sweep reaches, in its order: known
-                                # after the first full sweep
+        self.back = NO_PROGRAM  # the gradient program (rows of the records the sweep reaches, in its order) and
+        self.zero = NO_SPANS    # the adjoint spans it needs zeroed: known after the first full sweep
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""
@@ -282,8 +283,8 @@ class Trace:
         lean = getattr(self.local, "lean", None)
         if lean is None:
             vals, adj, need, ints = self.buffers()
-            args = (self.prog, self.back, *self.records, ints, vals, adj, need, self.n, self.base, self.output_record,
-                    _TABLES, custom_kernels())
+            args = (self.prog, self.back, self.zero, *self.records, ints, vals, adj, need, self.n, self.base,
+                    self.output_record, _TABLES, custom_kernels())
             kernel = value_and_grad_replay
         else:
             vals, adj, args, kernel = lean
@@ -296,8 +297,10 @@ class Trace:
             _sweep_failed(status)
         if lean is None:
             if self.back is NO_PROGRAM:
-                self.back = self.prog[np.flatnonzero(need[:self.n])[::-1]]
-            args = (self.prog, self.back) + args[2:]
+                self.back, self.zero = gradient_program(self.prog, np.flatnonzero(need[:self.n])[::-1], self.ops,
+                                                        self.a, self.b, self.aux, self.ints, op.HAS_EXTRA, self.base,
+                                                        len(vals), self.output_record)
+            args = (self.prog, self.back, self.zero) + args[3:]
             self.local.lean = (vals, adj, args, _entry_point(value_and_grad_replay, args))
         return vals, adj
 
@@ -337,6 +340,8 @@ class Trace:
 
 
 _GUARD_FAILED = object()    # a lean call's answer when a guard of its trace failed
+_HAND_OVER_MIN = 1 << 15    # gradients of at least this many values in all are handed over, not copied (see
+                            # _handing_over_call); below it a copy costs less than the reference counting
 
 
 def _sweep_failed(status):
@@ -604,11 +609,13 @@ class CompiledFunction:
         if lean is None or trace.sources or trace.vag_plan is None:
             return False
         vals, adj, kernel_args, kernel = lean
-        take_value, take_grads, many = trace.vag_plan
+        take_value, take_grads, many, views = trace.vag_plan
         grad_only = self.grad_only
         nargs = len(expected)
         loads = [(shape, dtype, rg, o, stop, ndim)
                  for (shape, dtype, rg), (o, stop, ndim) in zip(expected, trace.input_spans)]
+        if views is not None:
+            return self._handing_over_call(trace, lean, take_value, many, views, loads, grad_only)
 
         def call(args):
             if len(args) != nargs:
@@ -635,6 +642,55 @@ class CompiledFunction:
 
         return call
 
+    @staticmethod
+    def _handing_over_call(trace, lean, take_value, many, views, loads, grad_only):
+        """_lean_call for large float64 gradients: they are returned as views of the adjoint buffer the kernel wrote
+        them in, not copied out (a copy is two more passes over memory, a sixth of a big call's time). A buffer
+        goes back to the kernel only once nothing refers to it any more (its reference count is what it was before
+        any view was made), so a caller that keeps the gradients of one call while making the next gets a second
+        buffer; while both are held, calls fall back to copying out of the trace's own buffer."""
+        vals, adj, kernel_args, kernel = lean
+        getrefcount = sys.getrefcount
+        pool = []       # [buffer, the kernel's arguments with it as the adjoint buffer, its count when unreferenced]
+
+        def call(args):
+            if len(args) != len(loads):
+                return None
+            for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
+                if x.__class__ is not Tensor:
+                    return None
+                d = x._data
+                if d.shape != shape or d.dtype != dtype or x._rg != rg:
+                    return None
+                if o >= 0:
+                    if ndim == 0:
+                        vals[o] = d
+                    else:
+                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
+            for entry in pool:
+                if getrefcount(entry[0]) == entry[2]:
+                    break
+            else:
+                entry = None
+                if len(pool) < 2:
+                    entry = [np.empty_like(adj), None, 0]
+                    entry[1] = tuple(entry[0] if a is adj else a for a in kernel_args)
+                    pool.append(entry)
+                    entry[2] = getrefcount(entry[0])
+            failed, status = kernel(*(kernel_args if entry is None else entry[1]))
+            if failed != REPLAYED:
+                return _GUARD_FAILED
+            if status != op.OK:
+                _sweep_failed(status)
+            if entry is None:
+                grads = [adj[o:stop].reshape(shape).copy() for o, stop, shape in views]
+            else:
+                grads = [entry[0][o:stop].reshape(shape) for o, stop, shape in views]
+            grads = tuple([_handle(g, -1, None, False) for g in grads]) if many else _handle(grads[0], -1, None, False)
+            return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
+
+        return call
+
     def _replay(self, trace, tensors, args):
         if self.vag is not None:
             out = trace.value_and_grad(tensors)
@@ -644,7 +700,7 @@ class CompiledFunction:
             plan = trace.vag_plan
             if plan is None:
                 plan = trace.vag_plan = self._vag_plan(trace, args)
-            take_value, take_grads, many = plan
+            take_value, take_grads, many, _ = plan
             if many:
                 grads = tuple([_wrap(take(adj)) for take in take_grads])
             else:
@@ -661,12 +717,18 @@ class CompiledFunction:
         positions, many = self.vag.positions(len(args))
         tensor_index = {p: k for k, p in enumerate(_tensor_positions(args))}
         grads = []
+        views = []      # (start, stop, shape) of each gradient, when all are float64 arrays and together large
         for p in positions:
             k = tensor_index[p]
             g = trace.input_gids[k]
             shape, dtype = trace.input_meta[k]
             grads.append(_taker(*(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))))
-        return _taker(*trace.slot(*trace.outputs[0])), grads, many
+            if g >= 0 and shape and dtype is _F64:
+                o, size = trace.slot(g, shape, dtype)[:2]
+                views.append((o, o + size, shape))
+        if len(views) < len(grads) or sum(stop - o for o, stop, _ in views) < _HAND_OVER_MIN:
+            views = None
+        return _taker(*trace.slot(*trace.outputs[0])), grads, many, views
 
     def _outputs(self, trace, state, tensors):
         """Wrap the outputs; if gradients can flow, record the call as one CompiledFunctionBackward node."""
@@ -886,8 +948,8 @@ def _vmap_compiled(cf, args, mapped, rows):
     status = np.empty(rows, np.int64)
     gid = trace.outputs[0][0] - trace.base
     with _PARALLEL_LOCK:
-        replay_rows(trace.prog, trace.back, *trace.records, trace.ints, vals, adj, need, trace.n, trace.base, gid,
-                    _TABLES, custom_kernels(), with_grad, status)
+        replay_rows(trace.prog, trace.back, trace.zero, *trace.records, trace.ints, vals, adj, need, trace.n,
+                    trace.base, gid, _TABLES, custom_kernels(), with_grad, status)
     cf.stats.replays += rows
     # every row's results at once, as a row-by-row loop then np.stack would give them
     if with_grad:

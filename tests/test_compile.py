@@ -58,6 +58,28 @@ def _weighted_sum(fn):
     return loss
 
 
+def _garbage_in_adjoints(compiled):
+    """Fill this thread's adjoint buffers of every trace of `compiled` with nan. A gradient program (from a trace's
+    second replay on) zeroes only the adjoint spans that no kernel overwrites first: any adjoint it reads before
+    writing would now spread nan into the gradients."""
+    for traces in compiled.traces.values():
+        for trace in traces:
+            work = getattr(trace.local, "work", None)
+            if work is not None:
+                work[1][:] = np.nan
+
+
+def _check_gradient_program(compiled, vag, args, rng):
+    """A third call (the first through the trace's gradient program) over nan-filled adjoint buffers equals eager."""
+    new = _perturbed(args, rng)
+    _garbage_in_adjoints(compiled)
+    value, grads = compiled(*new)
+    want_value, want_grads = vag(*new)
+    _close(value.numpy(), want_value.numpy())
+    for g, w in zip(grads, want_grads):
+        _close(g.numpy(), w.numpy())
+
+
 @pytest.mark.parametrize("spec", OPS, ids=lambda s: s.name)
 def test_replay_equals_eager(spec):
     """For every operation in the op table: compiled forward and compiled value_and_grad, replayed on new
@@ -93,6 +115,9 @@ def test_replay_equals_eager(spec):
         _close(value.numpy(), want_value.numpy())
         for g, w in zip(grads, want_grads):
             _close(g.numpy(), w.numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _check_gradient_program(compiled_vag, vag, args, rng)
     prop()
 
 
@@ -122,6 +147,9 @@ def test_random_programs_replay_equal_eager(program, seed):
     _close(value.numpy(), want_value.numpy())
     for g, w in zip(grads, want_grads):
         _close(g.numpy(), w.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_gradient_program(compiled, vag, first, rng)
 
 
 def test_compiled_call_is_one_node_and_mixes_with_eager_code():
@@ -622,6 +650,37 @@ def test_a_guard_failing_on_the_lean_call_records_the_other_path_and_both_stay_c
         _close(value.item(), want_value.item())
         _close(grad.numpy(), want_grad.numpy())
     assert cf.stats.traces == 2
+
+
+def test_large_gradients_handed_over_stay_the_callers_while_later_calls_run():
+    """Large float64 gradients come back as views of an adjoint buffer (no copy); a buffer is reused only once
+    nothing refers to it, so gradients a caller keeps never change, even when the caller writes into them."""
+    rng = np.random.default_rng(5)
+
+    def f(x, b):
+        return ((x + b) * x).sum(1).mean() + x.max() + (b * b).sum()
+
+    vag = tg.value_and_grad(f, argnums=(0, 1))
+    compiled = tg.compile(vag)
+    inputs = [(_t(rng.standard_normal((200, 300))), _t(rng.standard_normal(300))) for _ in range(6)]
+    kept = []
+    for k, (x, b) in enumerate(inputs):
+        value, (gx, gb) = compiled(x, b)
+        if k % 2 == 0:
+            gx.mul_(0.0)       # the caller's own array: writing into it must not reach later calls
+        kept.append((k, gx, gb))
+        if k == 3:
+            del kept[:2]       # let two buffers go back while two results are still held
+    assert compiled.stats.traces == 1
+    for k, gx, gb in kept:
+        want_value, (want_gx, want_gb) = vag(*inputs[k])
+        _close(gx.numpy(), 0.0 * want_gx.numpy() if k % 2 == 0 else want_gx.numpy())
+        _close(gb.numpy(), want_gb.numpy())
+    value, (gx, gb) = compiled(*inputs[0])
+    want_value, (want_gx, want_gb) = vag(*inputs[0])
+    _close(value.numpy(), want_value.numpy())
+    _close(gx.numpy(), want_gx.numpy())
+    _close(gb.numpy(), want_gb.numpy())
 
 
 def test_threads_each_get_their_own_lean_call_and_their_own_results():

@@ -9,6 +9,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import bias_runs, broadcast_strides, out_dims, size_at
+from .program import FRESH_A, FRESH_B
 
 
 @njit(cache=True, inline="always")
@@ -578,36 +579,47 @@ def scalar_binary_backward(o, ao, bo, yo, need_a, need_b, vals, adj):
         adj[bo] += g * db
 
 
+@njit(cache=True, inline="always")
+def _put(g, k, v, fresh):
+    """g[k] = v into a fresh adjoint (nothing written to it yet in this sweep: it holds garbage), else g[k] += v.
+    The test is the same for the whole loop; LLVM moves it out and vectorises both loops."""
+    if fresh:
+        g[k] = v
+    else:
+        g[k] += v
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
-def unary_backward(o, xo, yo, n, c, vals, adj):
+def unary_backward(o, xo, yo, n, c, vals, adj, fresh):
     """adj[x] += adj[y] * f'(x), also where adj[y] is 0: 0 * inf is nan at a pole (log, sqrt, 1/x at 0), as in
-    PyTorch. Slices, not computed indices (see _arith_backward_run); products and sums with a scalar,
-    squares and tanh skip unary_derivative's opcode chain, which would otherwise run per element."""
+    PyTorch; stored rather than added when the sweep says x's adjoint is fresh (see program.gradient_program).
+    Slices, not computed indices (see _arith_backward_run); products and sums with a scalar, squares and tanh
+    skip unary_derivative's opcode chain, which would otherwise run per element."""
     x = vals[xo:xo + n]
     y = vals[yo:yo + n]
     gy = adj[yo:yo + n]
     gx = adj[xo:xo + n]
     if o == op.MUL_SCALAR:
         for k in range(n):
-            gx[k] += gy[k] * c
+            _put(gx, k, gy[k] * c, fresh)
     elif o == op.ADD_SCALAR or o == op.SUB_SCALAR:
         for k in range(n):
-            gx[k] += gy[k]
+            _put(gx, k, gy[k], fresh)
     elif o == op.POW_SCALAR and c == 2.0:
         for k in range(n):
-            gx[k] += gy[k] * (2.0 * x[k])
+            _put(gx, k, gy[k] * (2.0 * x[k]), fresh)
     elif o == op.TANH:
         for k in range(n):
-            gx[k] += gy[k] * (1.0 - y[k] * y[k])
+            _put(gx, k, gy[k] * (1.0 - y[k] * y[k]), fresh)
     elif o == op.SIN and not any_trig_needs_libm(x):
         for k in range(n):
-            gx[k] += gy[k] * sin_arith(x[k], 1.0)
+            _put(gx, k, gy[k] * sin_arith(x[k], 1.0), fresh)
     elif o == op.COS and not any_trig_needs_libm(x):
         for k in range(n):
-            gx[k] += gy[k] * -sin_arith(x[k], 0.0)
+            _put(gx, k, gy[k] * -sin_arith(x[k], 0.0), fresh)
     else:
         for k in range(n):
-            gx[k] += gy[k] * unary_derivative(o, x[k], y[k], c)
+            _put(gx, k, gy[k] * unary_derivative(o, x[k], y[k], c), fresh)
 
 
 @njit(cache=True, error_model="numpy")   # tanh_arith's loop vectorises only without division checks
@@ -715,11 +727,12 @@ def _is_arith(o):
 
 
 @njit(cache=True, inline="always")
-def _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, vals, adj):
+def _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj):
     """The backward of add/sub/rsub/mul/div over n contiguous elements of a, b and y, one plain loop per partial so
     that LLVM vectorises it (the per-element opcode switch of binary_partials stops that). Same arithmetic as
-    binary_partials. Returns False for other opcodes. The loops index slices, not adj[offset + k]: numba's
-    negative-index check on a computed index keeps LLVM from vectorising (3-4x slower on large arrays)."""
+    binary_partials; a fresh adjoint is stored, not added to (see _put). Returns False for other opcodes. The loops
+    index slices, not adj[offset + k]: numba's negative-index check on a computed index keeps LLVM from
+    vectorising (3-4x slower on large arrays)."""
     if not _is_arith(o):
         return False
     g = adj[yo:yo + n]
@@ -732,48 +745,61 @@ def _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, vals, adj):
         sign_b = -1.0 if o == op.SUB else 1.0
         if need_a:
             for k in range(n):
-                ga[k] += g[k] * sign_a
+                _put(ga, k, g[k] * sign_a, fresh_a)
         if need_b:
             for k in range(n):
-                gb[k] += g[k] * sign_b
-    elif o == op.MUL and need_a and need_b:     # one pass reads g once: ~1/3 less memory traffic
-        for k in range(n):
+                _put(gb, k, g[k] * sign_b, fresh_b)
+    elif o == op.MUL and need_a and need_b and not fresh_a and not fresh_b:
+        for k in range(n):      # one pass reads g once: ~1/3 less memory traffic
             ga[k] += g[k] * z[k]
             gb[k] += g[k] * x[k]
     elif o == op.MUL:
         if need_a:
             for k in range(n):
-                ga[k] += g[k] * z[k]
+                _put(ga, k, g[k] * z[k], fresh_a)
         if need_b:
             for k in range(n):
-                gb[k] += g[k] * x[k]
+                _put(gb, k, g[k] * x[k], fresh_b)
     else:   # DIV
         if need_a:
             for k in range(n):
-                ga[k] += g[k] * (1.0 / z[k])
+                _put(ga, k, g[k] * (1.0 / z[k]), fresh_a)
         if need_b:
             for k in range(n):
-                gb[k] += g[k] * (-x[k] / (z[k] * z[k]))
+                _put(gb, k, g[k] * (-x[k] / (z[k] * z[k])), fresh_b)
     return True
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
-def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, vals, adj):
-    """Accumulate both partials, summing over the axes each input was broadcast along."""
+def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, fresh, vals, adj):
+    """Accumulate both partials, summing over the axes each input was broadcast along. `fresh` (FRESH_A, FRESH_B
+    bits): adjoints nothing has written yet in this sweep, stored into (same shapes) or zeroed first."""
     n = size_at(ints, out_aux)
     na = size_at(ints, a_aux)
     nb = size_at(ints, b_aux)
+    fresh_a = (fresh & FRESH_A) != 0
+    fresh_b = (fresh & FRESH_B) != 0
     if na == n and nb == n:
-        if _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, vals, adj):
+        if _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj):
             return
         for k in range(n):
             da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
             g = adj[yo + k]
             if need_a:
-                adj[ao + k] += g * da
+                if fresh_a:
+                    adj[ao + k] = g * da
+                else:
+                    adj[ao + k] += g * da
             if need_b:
-                adj[bo + k] += g * db
+                if fresh_b:
+                    adj[bo + k] = g * db
+                else:
+                    adj[bo + k] += g * db
         return
+    if fresh_a:
+        adj[ao:ao + na] = 0.0
+    if fresh_b:
+        adj[bo:bo + nb] = 0.0
     if n == 0:
         return
     run, step_a, step_b = bias_runs(ints, out_aux, a_aux, b_aux)
@@ -781,7 +807,8 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
         # x + bias: whole runs of the output, with no index tables to build (their allocations cost more than
         # the arithmetic on small tensors); the bias adjoint gathers the runs in the same order as below
         for r in range(n // run):
-            _arith_backward_run(o, ao + r * step_a, bo + r * step_b, yo + r * run, run, need_a, need_b, vals, adj)
+            _arith_backward_run(o, ao + r * step_a, bo + r * step_b, yo + r * run, run, need_a, need_b, False, False,
+                                vals, adj)
         return
     dims = out_dims(ints, out_aux)
     sa = broadcast_strides(ints, out_aux, a_aux)
@@ -797,7 +824,7 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
     arith = _is_arith(o)
     for _ in range(n // last):
         if arith and la == 1 and lb == 1:      # rows contiguous in both inputs
-            _arith_backward_run(o, ao + ra, bo + rb, yo + k, last, need_a, need_b, vals, adj)
+            _arith_backward_run(o, ao + ra, bo + rb, yo + k, last, need_a, need_b, False, False, vals, adj)
             k += last
             ra, rb = _next_row(idx, dims, sa, sb, ra, rb)
             continue

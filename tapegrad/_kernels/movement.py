@@ -11,9 +11,10 @@ from .common import broadcast_strides, out_dims, params_at, size_at
 
 
 @njit(cache=True)
-def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, into_small):
+def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, into_small, fresh):
     """Walk the big shape with the small one broadcast into it: adj[small] += scale * adj[big] when
-    into_small (undoing a broadcast), else adj[big] += scale * adj[small] (undoing a reduction)."""
+    into_small (undoing a broadcast), else adj[big] += scale * adj[small] (undoing a reduction; stored, not added,
+    when big's adjoint is fresh)."""
     n = size_at(ints, big_aux)
     if n == 0:
         return
@@ -23,6 +24,8 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
     if nd == 0:
         if into_small:
             adj[small_o] += scale * adj[big_o]
+        elif fresh:
+            adj[big_o] = scale * adj[small_o]
         else:
             adj[big_o] += scale * adj[small_o]
         return
@@ -45,12 +48,19 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
                 small[j] += scale * big[j]
         elif ls == 0:
             s = scale * adj[small_o + row]
-            for j in range(last):
-                big[j] += s
+            if fresh:
+                big[:] = s
+            else:
+                for j in range(last):
+                    big[j] += s
         else:
             small = adj[small_o + row:small_o + row + last]
-            for j in range(last):
-                big[j] += scale * small[j]
+            if fresh:
+                for j in range(last):
+                    big[j] = scale * small[j]
+            else:
+                for j in range(last):
+                    big[j] += scale * small[j]
         k += last
         d = nd - 2
         while d >= 0:
@@ -64,21 +74,27 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
 
 
 @njit(cache=True)
-def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj):
-    """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y); the
-    reductions that read values go to reduce_values_backward."""
+def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj, fresh):
+    """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y), or stored
+    when x's adjoint is fresh (see program.gradient_program); the reductions that read values go to
+    reduce_values_backward."""
+    n = size_at(ints, x_aux)
     if not (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
             or o == op.STD_MEAN_MEAN):
+        if fresh:
+            adj[xo:xo + n] = 0.0
         reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj)
         return
-    n = size_at(ints, x_aux)
     if size_at(ints, kd_aux) == 1:
         g = adj[yo] * scale
         gx = adj[xo:xo + n]
-        for k in range(n):
-            gx[k] += g
+        if fresh:
+            gx[:] = g
+        else:
+            for k in range(n):
+                gx[k] += g
         return
-    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False)
+    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False, fresh)
 
 
 # -- reductions that read values: prod, var/std, logsumexp, vector norm, amax/amin, whole max/min/median -------
@@ -633,4 +649,4 @@ def unbroadcast_add(ints, y_aux, c_aux, co, yo, beta, adj):
         for k in range(n):
             adj[co + k] += beta * adj[yo + k]
         return
-    _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True)
+    _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True, False)

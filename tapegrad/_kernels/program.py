@@ -9,14 +9,19 @@ import numpy as np
 from numba import njit
 
 from . import opcodes as op
+from .common import params_at, size_at
 
 # columns: kind, opcode, value offsets of input a, input b and the output, which inputs take a gradient
-# (bit 1: a, bit 2: b; constants take none) and the record's index
+# (bit 1: a, bit 2: b; constants take none; in a gradient program, bits 4 and 8 when the row is the first to write
+# a's or b's adjoint: see gradient_program) and the record's index
 KIND, OP, XA, XB, XY, NEED, REC = 0, 1, 2, 3, 4, 5, 6
 # kinds: records the replay skips (sources), 0-d unary and binary arithmetic done inline, and the rest
 SKIP, SCALAR_UNARY, SCALAR_BINARY, GENERAL = 0, 1, 2, 3
 
+FRESH_A, FRESH_B = 4, 8
+
 NO_PROGRAM = np.zeros((0, 7), np.int64)   # what the eager sweep passes: walk the tape, not a program
+NO_SPANS = np.zeros((0, 2), np.int64)     # the zeroed spans of NO_PROGRAM (value_and_grad_replay zeroes all)
 
 
 @njit(cache=True)
@@ -43,3 +48,63 @@ def lower(ops, a, b, aux, off, n, base):
         prog[i, NEED] = (1 if pa >= 0 and ops[pa] != op.CONST else 0) + (2 if pb >= 0 and ops[pb] != op.CONST else 0)
         prog[i, REC] = i
     return prog
+
+
+@njit(cache=True)
+def gradient_program(prog, reached, ops, a, b, aux, ints, has_extra, base, n_vals, output):
+    """The reverse sweep's program: the rows of the `reached` records (in sweep order), and the spans of the
+    adjoint buffer to zero before each sweep, as (start, stop) rows.
+
+    Zeroing a whole adjoint buffer costs a pass over memory as large as the values. Instead, a row that is the
+    first in the sweep to write an input's adjoint, through its a or b slot, gets that input's FRESH bit: the
+    sweep then stores into the adjoint instead of adding (or zeroes it just before, for the kernels that only
+    add), and only the rest of the buffer is zeroed up front. A record written first in any other way (a 0-d row,
+    an extra input, the seeded output) stays in the zeroed spans."""
+    back = prog[reached]
+    n = prog.shape[0]
+    written = np.zeros(n, np.uint8)
+    fresh = np.zeros(n, np.uint8)
+    written[output] = 1
+    for t in range(back.shape[0]):
+        if back[t, KIND] == SKIP:
+            continue
+        i = back[t, REC]
+        o = ops[i]
+        if has_extra[o]:
+            p = params_at(ints, aux[i])
+            for k in range(ints[p]):
+                r = ints[p + 1 + k] - base
+                if 0 <= r < n:
+                    written[r] = 1
+        pa = a[i] - base if a[i] >= 0 else -1
+        pb = b[i] - base if b[i] >= 0 else -1
+        if back[t, KIND] == GENERAL:
+            if pa >= 0 and (back[t, NEED] & 1) != 0 and written[pa] == 0:
+                back[t, NEED] |= FRESH_A
+                fresh[pa] = 1
+            if pb >= 0 and pb != pa and (back[t, NEED] & 2) != 0 and written[pb] == 0:
+                back[t, NEED] |= FRESH_B
+                fresh[pb] = 1
+        if pa >= 0:
+            written[pa] = 1
+        if pb >= 0:
+            written[pb] = 1
+    # the complement of the fresh records' spans (spans of distinct records never overlap)
+    fresh_records = np.flatnonzero(fresh)
+    starts = prog[fresh_records, XY]
+    order = np.argsort(starts)
+    spans = np.zeros((fresh_records.shape[0] + 1, 2), np.int64)
+    m = 0
+    start = 0
+    for k in order:
+        r = fresh_records[k]
+        if prog[r, XY] > start:
+            spans[m, 0] = start
+            spans[m, 1] = prog[r, XY]
+            m += 1
+        start = max(start, prog[r, XY] + size_at(ints, aux[r]))
+    if n_vals > start:
+        spans[m, 0] = start
+        spans[m, 1] = n_vals
+        m += 1
+    return back, spans[:m].copy()

@@ -108,31 +108,35 @@ def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, int
 
 
 @njit(cache=True)
-def value_and_grad_replay(prog, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output,
-                          tables, custom_kernels):
+def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base,
+                          output, tables, custom_kernels):
     """Forward replay, then the gradient of the scalar record `output`: one compiled call per evaluation.
-    `back`: the program rows a first sweep reached (see reverse_sweep), or NO_PROGRAM for a full sweep, after
-    which `need` marks the records reached. Returns (REPLAYED or the failed guard's index, the sweep status)."""
+    `back`: the gradient program (program.gradient_program) of the records a first sweep reached, with `zero`,
+    the adjoint spans it needs zeroed; or NO_PROGRAM for a full sweep, after which `need` marks the records
+    reached. Returns (REPLAYED or the failed guard's index, the sweep status)."""
     failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
     if failed != REPLAYED:
         return failed, op.OK
-    adj[:] = 0.0
-    adj[off[output]] = 1.0
     if back.shape[0] == 0:
+        adj[:] = 0.0
         need[:] = 0
         need[output] = 1
+    else:
+        for k in range(zero.shape[0]):
+            adj[zero[k, 0]:zero[k, 1]] = 0.0
+    adj[off[output]] = 1.0
     status, _, _, _ = reverse_sweep(output, output, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need,
                                     base, tables[0], tables[1], tables[2], tables[3], True, custom_kernels)
     return REPLAYED, status
 
 
 @njit(cache=True, parallel=True)
-def replay_rows(prog, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output, tables,
+def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output, tables,
                 custom_kernels, with_grad, status):
     """tg.vmap: replay the trace once per row of `vals` (one row of values per batch element) on all cores."""
     for r in prange(vals.shape[0]):
         if with_grad:
-            status[r] = value_and_grad_replay(prog, back, ops, a, b, aux, off, const, flags, ints, vals[r], adj[r],
-                                              need[r], n, base, output, tables, custom_kernels)[0]
+            status[r] = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals[r],
+                                              adj[r], need[r], n, base, output, tables, custom_kernels)[0]
         else:
             status[r] = forward_replay(prog, ops, a, b, aux, off, const, ints, vals[r], n, base)

@@ -14,7 +14,7 @@ from .movement import (copy_slices_backward, gather_backward, reduce_backward, s
                        unbroadcast_add)
 from .ternary import ternary_backward
 from .order import order_backward
-from .program import KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, XA, XB, XY
+from .program import FRESH_A, FRESH_B, KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, XA, XB, XY
 
 
 @njit(cache=True, inline="always")
@@ -58,6 +58,7 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     rows = back.shape[0]
     t = 0
     i = start + 1
+    fresh = 0
     while True:
         if rows > 0:
             if t < rows and (back[t, KIND] == SCALAR_BINARY or back[t, KIND] == SCALAR_UNARY):
@@ -65,6 +66,7 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
             if t == rows:
                 break
             i = back[t, REC]
+            fresh = back[t, NEED] & (FRESH_A | FRESH_B)
             t += 1
         else:
             if i <= lowest:
@@ -99,18 +101,30 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
         need_a = pa >= 0 and ops[pa] != op.CONST
         need_b = pb >= 0 and ops[pb] != op.CONST
         yo = off[i]
+        if fresh != 0:
+            # a gradient program's first write of an input's adjoint: the kernels that cannot store instead of
+            # adding get it zeroed first
+            if (fresh & FRESH_A) != 0 and not (fam == op.REDUCE or aux[i] != 0 and (fam == op.UNARY
+                                                                                 or fam == op.BINARY)):
+                adj[off[pa]:off[pa] + size_at(ints, aux[pa])] = 0.0
+                fresh &= ~FRESH_A
+            if (fresh & FRESH_B) != 0 and not (aux[i] != 0 and fam == op.BINARY):
+                adj[off[pb]:off[pb] + size_at(ints, aux[pb])] = 0.0
+                fresh &= ~FRESH_B
         if aux[i] == 0 and fam == op.UNARY:
             xo = off[pa]
             adj[xo] += unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
         elif aux[i] == 0 and fam == op.BINARY:
             scalar_binary_backward(o, off[pa], off[pb], yo, need_a, need_b, vals, adj)
         elif fam == op.UNARY:
-            unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj)
+            unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj, (fresh & FRESH_A) != 0)
         elif fam == op.BINARY:
-            binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, vals, adj)
+            binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, fresh, vals,
+                            adj)
         elif fam == op.REDUCE:
             # the keepdim shape of the output follows its own shape in the params
-            reduce_backward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals, adj)
+            reduce_backward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals, adj,
+                            (fresh & FRESH_A) != 0)
         elif fam == op.STRIDED:
             strided_backward(ints, aux[i], off[pa], yo, adj)
         elif fam == op.GATHER:
