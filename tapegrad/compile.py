@@ -275,12 +275,13 @@ class Trace:
             return None
         return vals, ints
 
-    def value_and_grad(self, tensors):
-        """Fused forward and reverse replay of a scalar function; returns (vals, adj) or None if a guard failed.
-        A thread's first call builds its kernel arguments (passing 18 of them is a tenth of a small call), and finds
-        the kernel's machine code for them, once the records the sweep reaches are known: found by a full sweep on
-        the trace's first call."""
+    def value_and_grad(self, tensors, hand_over=False):
+        """Fused forward and reverse replay of a scalar function; returns (vals, adj, whether adj is a buffer to
+        hand over, see handover_entry) or None if a guard failed. A thread's first call builds its kernel arguments
+        (passing 18 of them is a tenth of a small call), and finds the kernel's machine code for them, once the
+        records the sweep reaches are known: found by a full sweep on the trace's first call."""
         lean = getattr(self.local, "lean", None)
+        entry = None
         if lean is None:
             vals, adj, need, ints = self.buffers()
             args = (self.prog, self.back, self.zero, *self.records, ints, vals, adj, need, self.n, self.base,
@@ -288,9 +289,11 @@ class Trace:
             kernel = value_and_grad_replay
         else:
             vals, adj, args, kernel = lean
+            if hand_over:
+                entry = self.handover_entry(lean)
         if not self.load_inputs(vals, tensors):
             return None
-        failed, status = kernel(*args)
+        failed, status = kernel(*(args if entry is None else entry[1]))
         if failed != REPLAYED:
             return None
         if status != op.OK:
@@ -302,7 +305,29 @@ class Trace:
                                                         len(vals), self.output_record)
             args = (self.prog, self.back, self.zero) + args[3:]
             self.local.lean = (vals, adj, args, _entry_point(value_and_grad_replay, args))
-        return vals, adj
+        return (vals, adj, False) if entry is None else (vals, entry[0], True)
+
+    def handover_entry(self, lean):
+        """For a call whose large float64 gradients are returned as views of the adjoint buffer they were computed
+        in rather than copied out (a copy is two more passes over memory): [buffer, the kernel's arguments with it
+        as the adjoint buffer, its reference count while nothing else refers to it], or None. A buffer goes back
+        to the kernel only once nothing refers to it any more, so a caller that keeps one call's gradients while
+        making the next gets a second buffer; while both are held (None), the gradients are copied out of the
+        trace's own buffer."""
+        pool = getattr(self.local, "pool", None)
+        if pool is None:
+            pool = self.local.pool = []
+        for entry in pool:
+            if sys.getrefcount(entry[0]) == entry[2]:
+                return entry
+        if len(pool) == 2:
+            return None
+        vals, adj, kernel_args, kernel = lean
+        entry = [np.empty_like(adj), None, 0]
+        entry[1] = tuple(entry[0] if a is adj else a for a in kernel_args)
+        pool.append(entry)
+        entry[2] = sys.getrefcount(entry[0])
+        return entry
 
     def reverse(self, vals, ints, seeds):
         """Adjoints of every record given seeds for the outputs (None: no gradient flows from that output)."""
@@ -341,7 +366,7 @@ class Trace:
 
 _GUARD_FAILED = object()    # a lean call's answer when a guard of its trace failed
 _HAND_OVER_MIN = 1 << 15    # gradients of at least this many values in all are handed over, not copied (see
-                            # _handing_over_call); below it a copy costs less than the reference counting
+                            # Trace.handover_entry); below it a copy costs less than the reference counting
 
 
 def _sweep_failed(status):
@@ -370,6 +395,13 @@ def _taker(o, size, shape, dtype):
     if dtype is _F64 and len(shape) == 1:
         return lambda buffer: buffer[o:stop].copy()
     return lambda buffer: buffer[o:stop].reshape(shape).astype(dtype)
+
+
+def _gradient_views(adj, views, copy):
+    """The gradients at views' (start, stop, shape) in adj, as views of it or as copies."""
+    if copy:
+        return [adj[o:stop].reshape(shape).copy() for o, stop, shape in views]
+    return [adj[o:stop].reshape(shape) for o, stop, shape in views]
 
 
 def _slot(buffer, o, size, shape, dtype):
@@ -644,14 +676,9 @@ class CompiledFunction:
 
     @staticmethod
     def _handing_over_call(trace, lean, take_value, many, views, loads, grad_only):
-        """_lean_call for large float64 gradients: they are returned as views of the adjoint buffer the kernel wrote
-        them in, not copied out (a copy is two more passes over memory, a sixth of a big call's time). A buffer
-        goes back to the kernel only once nothing refers to it any more (its reference count is what it was before
-        any view was made), so a caller that keeps the gradients of one call while making the next gets a second
-        buffer; while both are held, calls fall back to copying out of the trace's own buffer."""
+        """_lean_call for large float64 gradients, handed over as views (Trace.handover_entry) when a buffer is
+        free, else copied."""
         vals, adj, kernel_args, kernel = lean
-        getrefcount = sys.getrefcount
-        pool = []       # [buffer, the kernel's arguments with it as the adjoint buffer, its count when unreferenced]
 
         def call(args):
             if len(args) != len(loads):
@@ -667,25 +694,13 @@ class CompiledFunction:
                         vals[o] = d
                     else:
                         vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-            for entry in pool:
-                if getrefcount(entry[0]) == entry[2]:
-                    break
-            else:
-                entry = None
-                if len(pool) < 2:
-                    entry = [np.empty_like(adj), None, 0]
-                    entry[1] = tuple(entry[0] if a is adj else a for a in kernel_args)
-                    pool.append(entry)
-                    entry[2] = getrefcount(entry[0])
+            entry = trace.handover_entry(lean)
             failed, status = kernel(*(kernel_args if entry is None else entry[1]))
             if failed != REPLAYED:
                 return _GUARD_FAILED
             if status != op.OK:
                 _sweep_failed(status)
-            if entry is None:
-                grads = [adj[o:stop].reshape(shape).copy() for o, stop, shape in views]
-            else:
-                grads = [entry[0][o:stop].reshape(shape) for o, stop, shape in views]
+            grads = _gradient_views(adj if entry is None else entry[0], views, entry is None)
             grads = tuple([_handle(g, -1, None, False) for g in grads]) if many else _handle(grads[0], -1, None, False)
             return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
@@ -693,15 +708,18 @@ class CompiledFunction:
 
     def _replay(self, trace, tensors, args):
         if self.vag is not None:
-            out = trace.value_and_grad(tensors)
-            if out is None:
-                return None
-            vals, adj = out
             plan = trace.vag_plan
             if plan is None:
                 plan = trace.vag_plan = self._vag_plan(trace, args)
-            take_value, take_grads, many, _ = plan
-            if many:
+            take_value, take_grads, many, views = plan
+            out = trace.value_and_grad(tensors, views is not None)
+            if out is None:
+                return None
+            vals, adj, handed_over = out
+            if handed_over:
+                grads = [_wrap(g) for g in _gradient_views(adj, views, False)]
+                grads = tuple(grads) if many else grads[0]
+            elif many:
                 grads = tuple([_wrap(take(adj)) for take in take_grads])
             else:
                 grads = _wrap(take_grads[0](adj))
@@ -1100,7 +1118,7 @@ class LoadedTrace:
         if out is None:
             raise RuntimeError(f"{self.name}: a guard failed: these inputs take a different path than the "
                                "recorded one, and the loaded trace cannot record a new one")
-        vals, adj = out
+        vals, adj, _ = out
         g, s, d = trace.outputs[0]
         value = _wrap(trace.value_of(vals, g, s, d))
         grads = [_wrap(trace.gradient_of(adj, trace.input_gids[k], *trace.input_meta[k])) for k in self.argnums]

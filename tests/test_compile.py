@@ -652,6 +652,22 @@ def test_a_guard_failing_on_the_lean_call_records_the_other_path_and_both_stay_c
     assert cf.stats.traces == 2
 
 
+@pytest.mark.parametrize("f", [lambda x: (x * x).sum(), lambda x: (x * x * 3.0).sum() + x.sum(),
+                               lambda x: ((x + x) * x).mean(), lambda x: (x / x.exp()).sum() + (x - x).sum()],
+                         ids=["x*x", "x*x*3+x", "(x+x)*x", "x/exp(x)+(x-x)"])
+def test_a_gradient_program_is_right_when_both_inputs_of_a_row_are_one_tensor(f):
+    """The first row to write an input's adjoint stores into it; when a and b are the same record, only the write
+    through a may store (the write through b adds to it), on vectors of every length the loops split at."""
+    rng = np.random.default_rng(3)
+    vag = tg.value_and_grad(f)
+    compiled = tg.compile(vag)
+    for n in (1, 3, 8, 37, 1000):
+        x = _t(rng.uniform(0.5, 1.5, n))
+        compiled(x)
+        compiled(_t(rng.uniform(0.5, 1.5, n)))
+        _check_gradient_program(compiled, vag, [x], rng)
+
+
 def test_large_gradients_handed_over_stay_the_callers_while_later_calls_run():
     """Large float64 gradients come back as views of an adjoint buffer (no copy); a buffer is reused only once
     nothing refers to it, so gradients a caller keeps never change, even when the caller writes into them."""
