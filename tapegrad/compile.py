@@ -646,8 +646,6 @@ class CompiledFunction:
         nargs = len(expected)
         loads = [(shape, dtype, rg, o, stop, ndim)
                  for (shape, dtype, rg), (o, stop, ndim) in zip(expected, trace.input_spans)]
-        if views is not None:
-            return self._handing_over_call(trace, lean, take_value, many, views, loads, grad_only)
 
         def call(args):
             if len(args) != nargs:
@@ -663,45 +661,22 @@ class CompiledFunction:
                         vals[o] = d
                     else:
                         vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-            failed, status = kernel(*kernel_args)
+            if views is None:
+                failed, status = kernel(*kernel_args)
+            else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
+                entry = trace.handover_entry(lean)
+                failed, status = kernel(*(kernel_args if entry is None else entry[1]))
             if failed != REPLAYED:
                 return _GUARD_FAILED
             if status != op.OK:
                 _sweep_failed(status)
-            grads = (tuple([_handle(take(adj), -1, None, False) for take in take_grads]) if many
-                     else _handle(take_grads[0](adj), -1, None, False))
-            return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
-
-        return call
-
-    @staticmethod
-    def _handing_over_call(trace, lean, take_value, many, views, loads, grad_only):
-        """_lean_call for large float64 gradients, handed over as views (Trace.handover_entry) when a buffer is
-        free, else copied."""
-        vals, adj, kernel_args, kernel = lean
-
-        def call(args):
-            if len(args) != len(loads):
-                return None
-            for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
-                if x.__class__ is not Tensor:
-                    return None
-                d = x._data
-                if d.shape != shape or d.dtype != dtype or x._rg != rg:
-                    return None
-                if o >= 0:
-                    if ndim == 0:
-                        vals[o] = d
-                    else:
-                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-            entry = trace.handover_entry(lean)
-            failed, status = kernel(*(kernel_args if entry is None else entry[1]))
-            if failed != REPLAYED:
-                return _GUARD_FAILED
-            if status != op.OK:
-                _sweep_failed(status)
-            grads = _gradient_views(adj if entry is None else entry[0], views, entry is None)
-            grads = tuple([_handle(g, -1, None, False) for g in grads]) if many else _handle(grads[0], -1, None, False)
+            if views is None:
+                grads = (tuple([_handle(take(adj), -1, None, False) for take in take_grads]) if many
+                         else _handle(take_grads[0](adj), -1, None, False))
+            else:
+                grads = [_handle(g, -1, None, False)
+                         for g in _gradient_views(adj if entry is None else entry[0], views, entry is None)]
+                grads = tuple(grads) if many else grads[0]
             return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
         return call

@@ -408,6 +408,23 @@ _ARITH_FUNCTIONS = {
 }
 
 
+def test_the_power_of_two_in_exp_and_tanh_is_exact_over_the_normal_range():
+    """pow2_select writes k + 1023 into the exponent bits through the shifter 1.5 * 2**52; every normal power of two
+    it is asked for (exp's halves reach -538 and 512) must come out exact."""
+    from numba import njit
+    from tapegrad._kernels.elementwise import pow2_select
+
+    @njit
+    def powers(ks):
+        out = np.empty_like(ks)
+        for i in range(ks.shape[0]):
+            out[i] = pow2_select(ks[i])
+        return out
+
+    ks = np.arange(-1022, 1024, dtype=np.float64)
+    np.testing.assert_array_equal(powers(ks), np.ldexp(1.0, ks.astype(np.int64)))
+
+
 @pytest.mark.parametrize("name", list(_ARITH_FUNCTIONS))
 def test_replayed_transcendentals_are_within_a_few_ulp_of_the_c_library(name):
     """The replay's tanh, exp, sin and cos are arithmetic that vectorises, not the C library's call per element:

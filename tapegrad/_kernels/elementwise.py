@@ -5,7 +5,9 @@ Each op has its value (used by tg.compile's forward replay) next to its derivati
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from . import opcodes as op
 from .common import bias_runs, broadcast_strides, out_dims, size_at
@@ -74,29 +76,39 @@ _INV_LN2 = 1.0 / math.log(2.0)
 _F = tuple(1.0 / math.factorial(n) for n in range(22))   # _F[n] = 1/n!
 
 
-_POW2_STEPS = tuple((float(2 ** b), 2.0 ** (2 ** b)) for b in range(9, 0, -1))   # (512, 2**512), ..., (2, 4)
+@intrinsic
+def _float_bits(typingctx, x):
+    """The bits of a float64 as an int64 (a bitcast: no conversion, so loops over it stay vectorised)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_SHIFTER = 6755399441055744.0       # 1.5 * 2**52: adding it to an integer-valued float |k| < 2**51 leaves k, as an
+_SHIFTER_BITS = 0x4338000000000000  # integer, in the low bits of the sum's bits (above these of the shifter's own)
 
 
 @njit(cache=True, inline="always")
 def pow2_select(k):
-    """2.0 ** k for an integer-valued float |k| < 1024, exactly: products of powers of two picked by selects, which
-    vectorise (ldexp is a call per element). The loop over the constant steps unrolls to the same selects."""
-    a = abs(k)
-    s = 1.0
-    for j in range(len(_POW2_STEPS)):
-        step, factor = _POW2_STEPS[j]
-        hit = a >= step
-        s = s * factor if hit else s
-        a = a - step if hit else a
-    s = s * 2.0 if a >= 1.0 else s
-    return 1.0 / s if k < 0.0 else s
+    """2.0 ** k for an integer-valued float -1022 <= k <= 1023, exactly: k + 1023 written into the exponent bits.
+    Only adds, shifts and bitcasts, which vectorise: ldexp is a call per element, and converting a float to an
+    int64 is one instruction per element without AVX-512."""
+    return _bits_float((_float_bits(k + _SHIFTER) - _SHIFTER_BITS + 1023) << 52)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _expm1_reduced(t):
     """(k, exp(r) - 1) with t = k ln(2) + r and |r| <= ln(2) / 2: the core of exp_arith and tanh_arith, exp(r) - 1 by
     its Taylor polynomial to degree 14 (the next term is below 1e-18 of the result)."""
-    k = math.floor(t * _INV_LN2 + 0.5)
+    k = np.floor(t * _INV_LN2 + 0.5)
     r = (t - k * _LN2_HI) - k * _LN2_LO
     p = _F[14]
     p = p * r + _F[13]
@@ -123,7 +135,7 @@ def exp_arith(x):
     t = 710.0 if x > 710.0 else x        # exp(710) is inf and exp(-746) is 0 already; nan passes both
     t = -746.0 if t < -746.0 else t
     k, em = _expm1_reduced(t)
-    half = math.floor(k * 0.5)
+    half = np.floor(k * 0.5)
     s = pow2_select(half)
     return (1.0 + em) * s * (s if k - half == half else s * 2.0)
 
@@ -169,7 +181,7 @@ def _half_pi_reduced(x):
     """(k, r) with x = k pi/2 + r, |r| <= pi/4 (Cody and Waite's reduction with the three parts of pi/2); x = 0
     beyond _TRIG_LIMIT, where the C library takes over (see trig_needs_libm)."""
     t = x if abs(x) <= _TRIG_LIMIT else 0.0
-    k = math.floor(t * _TWO_OVER_PI + 0.5)
+    k = np.floor(t * _TWO_OVER_PI + 0.5)
     return k, ((t - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
 
 
@@ -190,7 +202,7 @@ def sin_arith(x, shift):
     2 ulp of the C library where trig_needs_libm is false (measured), which the callers check first."""
     k, r = _half_pi_reduced(x)
     q = k + shift
-    q = q - 4.0 * math.floor(q * 0.25)
+    q = q - 4.0 * np.floor(q * 0.25)
     z = r * r
     ps = _SIN_F[9]
     pc = _COS_F[9]
