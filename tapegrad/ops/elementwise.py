@@ -230,8 +230,8 @@ def _kernel_unary(opcode):
 
 def _replayed(opcode, numpy_forward):
     """The forward of an op whose replay computes it in vectorised arithmetic (see _kernels/elementwise.py): that
-    kernel for real arrays, 6-7x faster than numpy's sin and cos (the C library's, per element); numpy for single
-    values, complex and float16."""
+    kernel for real arrays (than numpy's, per million values here: sin and cos 3x faster, tanh 4x, exp 2x), so
+    eager and replayed values agree exactly; numpy for single values, complex and float16."""
     kernel = _kernel_unary(opcode)
 
     def forward(d):
@@ -244,13 +244,13 @@ def _replayed(opcode, numpy_forward):
 # name, opcode, numpy forward, whether integer input gives a float result (else the dtype is kept)
 _UNARY = [
     ("neg", op.NEG, operator.neg, False),
-    ("exp", op.EXP, np.exp, True),
+    ("exp", op.EXP, _replayed(op.EXP, np.exp), True),
     ("log", op.LOG, np.log, True),
     ("sqrt", op.SQRT, np.sqrt, True),
     ("abs", op.ABS, np.abs, False),
     ("sin", op.SIN, _replayed(op.SIN, np.sin), True),
     ("cos", op.COS, _replayed(op.COS, np.cos), True),
-    ("tanh", op.TANH, np.tanh, True),
+    ("tanh", op.TANH, _replayed(op.TANH, np.tanh), True),
     ("sigmoid", op.SIGMOID, _sigmoid, True),
     ("relu", op.RELU, _relu, False),
     ("reciprocal", op.RECIPROCAL, np.reciprocal, True),
