@@ -719,7 +719,8 @@ class CompiledFunction:
             if g >= 0 and shape and dtype is _F64:
                 o, size = trace.slot(g, shape, dtype)[:2]
                 views.append((o, o + size, shape))
-        if len(views) < len(grads) or sum(stop - o for o, stop, _ in views) < _HAND_OVER_MIN:
+        if (len(views) < len(grads) or len({o for o, _, _ in views}) < len(views)    # one input asked twice: two
+                or sum(stop - o for o, stop, _ in views) < _HAND_OVER_MIN):          # arrays, as torch gives
             views = None
         return _taker(*trace.slot(*trace.outputs[0])), grads, many, views
 

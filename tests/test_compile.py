@@ -718,6 +718,18 @@ def test_large_gradients_handed_over_stay_the_callers_while_later_calls_run():
     _close(gb.numpy(), want_gb.numpy())
 
 
+def test_one_input_asked_for_twice_gets_two_gradient_arrays():
+    """argnums=(0, 0): two gradients of one input are two arrays (never two views of one buffer)."""
+    rng = np.random.default_rng(6)
+    compiled = tg.compile(tg.value_and_grad(lambda x, y: (x * y).sum(), argnums=(0, 0)))
+    x, y = _t(rng.random((200, 300))), _t(rng.random((200, 300)))
+    for _ in range(4):
+        value, (g1, g2) = compiled(x, y)
+    g1.mul_(2.0)
+    _close(g1.numpy(), 2.0 * y.numpy())
+    _close(g2.numpy(), y.numpy())
+
+
 def test_threads_each_get_their_own_lean_call_and_their_own_results():
     """The lean call writes its thread's buffers; two threads calling one compiled function in a tight loop must
     never see each other's values."""
