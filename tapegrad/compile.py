@@ -36,7 +36,7 @@ from .tensor import Tensor, _handle, _wrap, source_gid
 __all__ = ["compile", "value_and_grad", "grad", "vmap", "load_compiled", "CompiledFunction"]
 
 MAX_TRACES_PER_SIGNATURE = 8
-_TABLES = np.ascontiguousarray(np.stack([op.READS_A, op.READS_B, op.READS_Y, op.SAVES]))
+_TABLES = op.SWEEP_TABLES
 _REPLAYABLE = {op.SOURCE, op.UNARY, op.BINARY, op.REDUCE, op.STRIDED, op.GATHER, op.INDEX_PUT, op.MATMUL, op.GUARD,
                op.TERNARY, op.ORDER, op.LAYOUT, op.LINALG, op.NN}
 _FORMAT = "tapegrad-trace-1"

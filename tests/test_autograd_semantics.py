@@ -1219,3 +1219,39 @@ def test_python_conversions():
     with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
         bool(tg.ones(2))
     assert [10, 20, 30][tg.tensor(1)] == 20
+
+
+# -- extra inputs whose values a backward reads: changing them in place is caught, as PyTorch does ----------------
+
+def _stale_lerp_weight(M, x):
+    w = x * 0.25
+    out = M.lerp(x * 1.0, x * 2.0, w)
+    w.add_(1.0)
+    out.sum().backward()
+
+
+def _stale_clamp_bound(M, x):
+    hi = x * 0.5 + 1.0
+    out = M.clamp(x * 1.0, min=x * 0.0 - 1.0, max=hi)
+    hi.mul_(2.0)
+    out.sum().backward()
+
+
+def _stale_nll_weight(M, x):
+    weight = M.ones(3, dtype=x.dtype) * 2.0
+    out = M.nn.functional.nll_loss(M.nn.functional.log_softmax((x * 1.0).reshape(1, 3), 1), M.tensor([1]), weight=weight)
+    weight.mul_(3.0)
+    out.backward()
+
+
+@pytest.mark.parametrize("scenario", [_stale_lerp_weight, _stale_clamp_bound, _stale_nll_weight])
+def test_an_extra_input_changed_in_place_is_caught_like_torch(scenario):
+    torch = _torch()
+    t_kind, t_msg = _outcome(scenario, torch, _leaf(torch))
+    assert t_kind == "RuntimeError" and "modified by an inplace operation" in t_msg
+    x = _leaf(tg)
+    kind, msg = _outcome(scenario, tg, x)
+    assert kind == "RuntimeError"
+    assert msg.startswith("one of the variables needed for gradient computation has been modified by an inplace "
+                          "operation: "), msg
+    _check_not_corrupted(x)

@@ -14,7 +14,7 @@ TERNARY, ORDER, LAYOUT, LINALG, NN, GUARD = range(10, 16)
 
 NAMES = {}      # opcode -> grad_fn name
 N_NEXT = {}     # opcode -> number of next_functions entries PyTorch shows
-READS = {}      # opcode -> subset of "aby"
+READS = {}      # opcode -> subset of "abyc" (c: the extra inputs)
 EXTRA = {}      # opcode -> True when params begin with [n_extra, gid, ...]: inputs beyond a and b
 _counters = {}
 
@@ -122,7 +122,7 @@ PYFUNC_OUTPUT = _op(PYFUNC, None, 0)
 
 # tapegrad.custom_op: a user's numba kernels, called through a function pointer; params:
 # [n_extra, extra gids..., kind] where kind indexes the registered kernels
-CUSTOM_OP = _op(CUSTOM, None, 0, reads="aby", extra=True)
+CUSTOM_OP = _op(CUSTOM, None, 0, reads="abyc", extra=True)
 
 # nn: kernels in _kernels/nn.py; params [n_extra, extra gids..., op params] (see its docstring)
 SOFTMAX = _op(NN, "SoftmaxBackward0", 1, reads="y", extra=True)
@@ -132,8 +132,8 @@ SMOOTH_L1_LOSS = _op(NN, "SmoothL1LossBackward0", 2, reads="ab", extra=True)
 HUBER_LOSS = _op(NN, "HuberLossBackward0", 2, reads="ab", extra=True)
 BCE_LOSS = _op(NN, "BinaryCrossEntropyBackward0", 2, reads="ab", extra=True)
 BCE_WITH_LOGITS = _op(NN, "BinaryCrossEntropyWithLogitsBackward0", 2, reads="ab", extra=True)
-NLL_LOSS = _op(NN, "NllLossBackward0", 1, reads="b", extra=True)
-NLL_LOSS2D = _op(NN, "NllLoss2DBackward0", 1, reads="b", extra=True)
+NLL_LOSS = _op(NN, "NllLossBackward0", 1, reads="bc", extra=True)
+NLL_LOSS2D = _op(NN, "NllLoss2DBackward0", 1, reads="bc", extra=True)
 DIV_COUNT = _op(NN, "DivBackward1", 1, extra=True)           # x / an element count (torch divides by a SymInt)
 LAYER_NORM = _op(NN, "NativeLayerNormBackward0", 3, reads="ab", extra=True)   # a: input, b: weight, extra: bias
 EMBEDDING = _op(NN, "EmbeddingBackward0", 1, reads="b", extra=True)          # a: weight, b: indices
@@ -254,12 +254,12 @@ PRELU = _op(BINARY, "PreluKernelBackward0", 2, reads="ab")   # b: the weight, vi
 CLAMP = _op(TERNARY, "ClampBackward1", reads="a", extra=True)            # const: min, p1: max (+-inf if None)
 HARDTANH = _op(TERNARY, "HardtanhBackward0", reads="a", extra=True)      # const: min_val, p1: max_val
 SOFTPLUS = _op(TERNARY, "SoftplusBackward0", reads="a", extra=True)      # const: beta, p1: threshold
-CLAMP_T = _op(TERNARY, "ClampBackward0", 3, reads="ab", extra=True)      # b: min, c: max (either may be absent)
-WHERE = _op(TERNARY, "WhereBackward0", 2, extra=True)                    # c: condition
-MASKED_FILL = _op(TERNARY, "MaskedFillBackward0", extra=True)            # c: mask, const: value
-MASKED_FILL_T = _op(TERNARY, "MaskedFillBackward1", 2, extra=True)       # c: mask, b: 0-d value
+CLAMP_T = _op(TERNARY, "ClampBackward0", 3, reads="abc", extra=True)      # b: min, c: max (either may be absent)
+WHERE = _op(TERNARY, "WhereBackward0", 2, reads="c", extra=True)                  # c: condition
+MASKED_FILL = _op(TERNARY, "MaskedFillBackward0", reads="c", extra=True)          # c: mask, const: value
+MASKED_FILL_T = _op(TERNARY, "MaskedFillBackward1", 2, reads="c", extra=True)     # c: mask, b: 0-d value
 LERP_S = _op(TERNARY, "LerpBackward0", 2, extra=True)                    # const: weight
-LERP_T = _op(TERNARY, "LerpBackward1", 3, reads="ab", extra=True)        # c: weight
+LERP_T = _op(TERNARY, "LerpBackward1", 3, reads="abc", extra=True)        # c: weight
 
 # tg.compile: records made only while a trace is being recorded, so values that leave the tape or steer Python
 # can be recomputed and checked on replay; no backward. Comparisons write 1.0/0.0 (against b, or the constant
@@ -289,8 +289,11 @@ def _flags(table, test):
 READS_A = _flags(READS, lambda r: "a" in r)
 READS_B = _flags(READS, lambda r: "b" in r)
 READS_Y = _flags(READS, lambda r: "y" in r)
+READS_C = _flags(READS, lambda r: "c" in r)   # the values of the extra inputs
 HAS_EXTRA = _flags(EXTRA, bool)
 SAVES = READS_A | READS_B | READS_Y  # PyTorch frees saved tensors after backward; only these ops then refuse a second pass
+# the per-opcode tables reverse_sweep takes, as one array (rows in this order)
+SWEEP_TABLES = np.ascontiguousarray(np.stack([READS_A, READS_B, READS_Y, SAVES, READS_C, HAS_EXTRA]))
 
 # record flag bits
 FLAG_FREED = 1

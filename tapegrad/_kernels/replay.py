@@ -102,7 +102,7 @@ def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, int
         need[p] = 1
         start = max(start, p)
     status, i, culprit, lowest = reverse_sweep(start, start, NO_PROGRAM, ops, a, b, aux, off, const, flags, ints,
-                                               vals, adj, need, base, tables[0], tables[1], tables[2], tables[3], True,
+                                               vals, adj, need, base, tables, True,
                                                custom_kernels)
     return status
 
@@ -126,7 +126,7 @@ def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, i
             adj[zero[k, 0]:zero[k, 1]] = 0.0
     adj[off[output]] = 1.0
     status, _, _, _ = reverse_sweep(output, output, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need,
-                                    base, tables[0], tables[1], tables[2], tables[3], True, custom_kernels)
+                                    base, tables, True, custom_kernels)
     return REPLAYED, status
 
 

@@ -22,6 +22,27 @@ def _stale(flags, p):
     return p >= 0 and (flags[p] & op.FLAG_STALE) != 0
 
 
+@njit(cache=True)
+def _stale_extra(ints, aux_i, flags, base):
+    """The physical index of a stale extra input of a record, or -1."""
+    p = params_at(ints, aux_i)
+    for k in range(ints[p]):
+        r = ints[p + 1 + k] - base
+        if _stale(flags, r):
+            return r
+    return -1
+
+
+@njit(cache=True)
+def _zero_unmarked_extras(ints, aux, off, ops, i, base, adj, need):
+    """Zero the adjoints of record i's extra inputs that no consumer has written yet (their kernels add)."""
+    p = params_at(ints, aux[i])
+    for k in range(ints[p]):
+        r = ints[p + 1 + k] - base
+        if 0 <= r < i and need[r] == 0 and ops[r] != op.CONST:
+            adj[off[r]:off[r] + size_at(ints, aux[r])] = 0.0
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def _scalar_rows_backward(back, t, const, vals, adj):
     """The 0-d arithmetic rows of a program from row t on, up to the first other row (returned): a tight loop of
@@ -42,10 +63,16 @@ def _scalar_rows_backward(back, t, const, vals, adj):
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
-def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
-                  reads_a, reads_b, reads_y, saves, retain, custom_kernels):
+def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
+                  retain, custom_kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
     record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape.
+    `tables`: opcodes.SWEEP_TABLES.
+
+    The adjoint of a record is defined only once `need` marks it: `adj` is not zeroed between sweeps (zeroing
+    costs a pass over memory as large as the values). The first consumer the sweep reaches writes an input's
+    adjoint through the FRESH bits (stores, or zeroes it first where a kernel can only add), as in a gradient
+    program; extra inputs not marked yet are zeroed before their kernel runs.
 
     tg.compile's later replays pass `back`, the program rows (see program.py) of the records a first full sweep
     reached, in its order: the sweep then visits exactly those, 0-d arithmetic straight from the rows, and
@@ -55,6 +82,8 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
     whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
     """
+    reads_a, reads_b, reads_y, saves, reads_c, has_extra = (tables[0], tables[1], tables[2], tables[3], tables[4],
+                                                            tables[5])
     rows = back.shape[0]
     t = 0
     i = start + 1
@@ -90,6 +119,10 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
             return op.ERR_STALE, i, pb, lowest
         if reads_y[o] and _stale(flags, i):
             return op.ERR_STALE, i, i, lowest
+        if reads_c[o]:
+            culprit = _stale_extra(ints, aux[i], flags, base)
+            if culprit >= 0:
+                return op.ERR_STALE, i, culprit, lowest
         if o == op.PYFUNC_OP:
             return op.ERR_PYFUNC, i, i, lowest
         if o == op.PYFUNC_OUTPUT:
@@ -101,6 +134,11 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
         need_a = pa >= 0 and ops[pa] != op.CONST
         need_b = pb >= 0 and ops[pb] != op.CONST
         yo = off[i]
+        if rows == 0:
+            fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
+                FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
+            if has_extra[o]:
+                _zero_unmarked_extras(ints, aux, off, ops, i, base, adj, need)
         if fresh != 0:
             # a gradient program's first write of an input's adjoint: the kernels that cannot store instead of
             # adding get it zeroed first

@@ -102,7 +102,10 @@ def run_sweep(tape, roots, retain):
     start = -1
     for p, seed in seeds:
         o = tape.off[p]
-        adj[o:o + seed.size] += seed.reshape(-1)
+        if need[p]:    # the same output twice
+            adj[o:o + seed.size] += seed.reshape(-1)
+        else:          # the adjoint buffer holds an earlier sweep's values (see reverse_sweep)
+            adj[o:o + seed.size] = seed.reshape(-1)
         need[p] = 1
         start = max(start, p)
     lowest = start
@@ -110,8 +113,7 @@ def run_sweep(tape, roots, retain):
         while start >= 0:
             status, i, culprit, lowest = reverse_sweep(
                 start, lowest, NO_PROGRAM, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
-                tape.vals, adj, need, tape.base, op.READS_A, op.READS_B, op.READS_Y, op.SAVES, retain,
-                custom_kernels())
+                tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, custom_kernels())
             if status == op.OK:
                 _gc_freeze.freeze_after_kernels_load()
                 break
@@ -130,25 +132,32 @@ def run_sweep(tape, roots, retain):
     return adj, need, max(lowest, 0)
 
 
+# Tests set this: released adjoints are filled with nan, so any read of an adjoint no consumer wrote in the
+# current sweep shows up as a nan gradient instead of passing unnoticed on a buffer that happens to be zero.
+POISON_RELEASED_ADJOINTS = False
+
+
 def _sweep_buffers(tape):
-    """Zeroed adjoint and reached-flag buffers covering the tape. They persist on the tape and release_buffers
-    zeroes only what a sweep touched, so a backward costs what its graph costs, not what the tape holds."""
+    """An adjoint buffer and a zeroed reached-flag buffer covering the tape. They persist on the tape;
+    release_buffers zeroes only the flags a sweep touched, and adjoints are defined only where the flags are
+    set (see reverse_sweep), so a backward costs what its graph costs, not what the tape holds."""
+    fill = np.nan if POISON_RELEASED_ADJOINTS else 0.0
     if tape.sweeping:   # a backward inside a Python Function's backward: use private buffers
-        return np.zeros(max(tape.nv, 1)), np.zeros(max(tape.n, 1), np.uint8)
+        return np.full(max(tape.nv, 1), fill), np.zeros(max(tape.n, 1), np.uint8)
     if len(tape.adj) < tape.nv or len(tape.need) < tape.n:
-        tape.adj = np.zeros(max(len(tape.vals), tape.nv, 1))
+        tape.adj = np.full(max(len(tape.vals), tape.nv, 1), fill)
         tape.need = np.zeros(max(len(tape.ops), tape.n, 1), np.uint8)
     tape.sweeping = True
     return tape.adj, tape.need
 
 
 def release_buffers(tape, adj, lowest):
-    """Zero the part of the persistent buffers a sweep reaching down to physical index `lowest` touched."""
+    """Clear the reached flags of a sweep that reached down to physical index `lowest`."""
     if adj is not tape.adj:
         return
     lowest = max(lowest, 0)
-    if lowest < tape.n:
-        tape.adj[int(tape.off[lowest]):tape.nv] = 0.0
+    if POISON_RELEASED_ADJOINTS and lowest < tape.n:
+        tape.adj[int(tape.off[lowest]):tape.nv] = np.nan
     tape.need[lowest:tape.n] = 0
     tape.sweeping = False
 
@@ -178,6 +187,10 @@ def _accumulate(t, g):
     if t._grad is None:
         t._grad = _wrap(g)
     elif isinstance(t._grad._data, np.ndarray) and t._grad._data.ndim:
+        if t._grad._data.base is not None:
+            # a view, maybe of a record's value on the tape (Tape.push_into): records holding it go stale
+            from ..ops.inplace import invalidate
+            invalidate(t._grad)
         t._grad._data += g
     else:
         t._grad._data = t._grad._data + g

@@ -72,9 +72,9 @@ class _Node:
             p = gid - tape.base
             o = int(tape.off[p])
             size = int(math.prod(shape))
-            reached = need[p] != 0
-            if not reached and not self.ctx.materialize_grads:
-                grads_out.append(None)
+            if need[p] == 0:     # not reached: its adjoint is not defined (see reverse_sweep)
+                zero = np.zeros(shape, dtype)
+                grads_out.append(_wrap(zero if zero.ndim else zero[()]) if self.ctx.materialize_grads else None)
                 continue
             g = adj[o:o + size].reshape(shape).astype(dtype)
             grads_out.append(_wrap(g if g.ndim else g[()]))
@@ -108,7 +108,11 @@ class _Node:
             if tape.ops[p] == op.CONST:
                 continue
             o = int(tape.off[p])
-            adj[o:o + grad._data.size] += np.asarray(grad._data, dtype=np.float64).reshape(-1)
+            g = np.asarray(grad._data, dtype=np.float64).reshape(-1)
+            if need[p]:
+                adj[o:o + g.size] += g
+            else:     # the first write of this adjoint in the sweep (see reverse_sweep)
+                adj[o:o + g.size] = g
             need[p] = 1
             lowest = min(lowest, p)
         if not retain:
