@@ -168,6 +168,34 @@ class Tape:
         self.n = p + 1
         return self.base + p
 
+    def push_into(self, opcode, ia, ib, shape, size, aux):
+        """Append a record of a non-0-d output and return (gid, view of its place in `vals`): the operation
+        computes the output straight into it and hands the view out as the tensor's data, which saves push's
+        copy. The tape never writes over a value a view may still show: a reset or compaction while views
+        are alive moves on to a fresh buffer (see _vals_for_reuse) and leaves the old one to them."""
+        p = self.n
+        if p >= len(self.ops):
+            self._grow_records(p + 1)
+        vo = self.nv
+        if vo + size > len(self.vals):
+            self._grow("vals", vo + size)
+        self.ops[p] = opcode
+        self.a[p] = ia
+        self.b[p] = ib
+        self.aux[p] = aux
+        self.off[p] = vo
+        self.nv = vo + size
+        self.n = p + 1
+        return self.base + p, self.vals[vo:vo + size].reshape(shape)
+
+    def _vals_for_reuse(self):
+        """`vals` when nothing but the tape refers to it, else a fresh buffer of the same size: tensors computed
+        by push_into (and views of them) show parts of it, and they may outlive their records."""
+        # getrefcount sees self.vals and its own argument; every view of the buffer holds one more
+        if sys.getrefcount(self.vals) > 2:
+            return np.empty_like(self.vals)
+        return self.vals
+
     def put_ints(self, ints):
         """Store a shape-and-params entry in the int side table; return its offset (for `aux`)."""
         i = self.ni
@@ -268,6 +296,7 @@ class Tape:
         self.const[:n] = 0
         self.flags[:n] = 0
         self.base += n
+        self.vals = self._vals_for_reuse()
         self.n = 0
         self.nv = 0
         self.ni = 1
@@ -302,13 +331,13 @@ class Tape:
         out = {name: np.zeros_like(getattr(self, name)) for name in ("ops", "a", "b", "aux", "off", "const", "flags")}
         out["ints"] = np.empty_like(self.ints)
         # values move down in place: a fresh buffer would cost a page fault per 4 KB of kept values, and a kept
-        # segment already at the front does not move at all
-        out["vals"] = self.vals
+        # segment already at the front does not move at all (unless tensors still show the buffer)
+        out["vals"] = self._vals_for_reuse()
         m, mv, mi, new_start = _compact.compact(
             keep, seg_start, seg_stop, self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags,
             self.ints, self.vals, self.n, self.nv, self.ni, self.base, new_base, op.HAS_EXTRA,
             out["ops"], out["a"], out["b"], out["aux"], out["off"], out["const"], out["flags"], out["ints"],
-            out["vals"])
+            out["vals"], out["vals"] is self.vals)
         moves = {k: (self.base + int(seg_start[k]), self.base + int(seg_stop[k]), new_base + int(new_start[k]))
                  for k in range(nseg) if keep[k]}
 

@@ -181,6 +181,10 @@ class Tensor:
     def detach_(self):
         if self._base is not None and self._base._rg:
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        if self._seg is not None:
+            # its data may be its record's value on the tape (Tape.push_into): writing it in place later must
+            # still make that record stale
+            self._meta_dict().setdefault("snapshots", []).append(current_gid(self))
         self._seg = None
         self._rg = False
         self._id = -1
@@ -419,6 +423,25 @@ def record_elementwise(tape, opcode, x, y, data, const=0.0):
         aux = int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape)
         gid = tape.push(opcode, ia, ib, data, aux, const)
     return _handle(data, gid, tape.seg, True)
+
+
+def record_ufunc(tape, opcode, ufunc, x, y, shape, size):
+    """record_elementwise for a float64 ufunc of two tensors whose result (of `shape`, `size` values) is not 0-d:
+    the ufunc writes straight into the record's place on the tape (Tape.push_into), the copy push would make of
+    a large result costing as much as computing it."""
+    if tape.n >= tape.compact_at or tape.nv >= tape.compact_vals_at:
+        tape.compact_while_recording()
+    ia = x._id
+    if x._seg is None or x._base is not None or not tape.base <= ia < tape.limit:
+        ia = source_gid(x, tape)
+    ib = y._id
+    if y._seg is None or y._base is not None or not tape.base <= ib < tape.limit:
+        ib = source_gid(y, tape)
+    xd = x._data
+    aux = int(tape.aux[ia - tape.base]) if shape == xd.shape else tape.put_shape(shape)
+    gid, out = tape.push_into(opcode, ia, ib, shape, size, aux)
+    ufunc(xd, y._data, out=out)
+    return _handle(out, gid, tape.seg, True)
 
 
 def needs_grad(*tensors):

@@ -305,3 +305,102 @@ def test_forward_only_loops_of_linear_layers_and_cat_do_not_grow_the_tape():
     assert tape.n <= tape.compact_at + 16
     last.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.full((3, 3), 2.0))
+
+
+# -- results computed into the tape (Tape.push_into) ----------------------------------------------------------
+
+@on_own_tape
+def test_a_float64_sum_is_computed_into_its_place_on_the_tape():
+    """The recorded result of a float64 add/sub/mul/div is its record's value itself, not a copy of it."""
+    x = tg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    b = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64)
+    tape = current_tape()
+    for y in (x + b, x - b, x * b, x / b):
+        assert np.shares_memory(y.detach().numpy(), tape.vals)
+    assert not np.shares_memory((x + 1.0).detach().numpy(), tape.vals)     # other operations still copy
+
+
+@pytest.mark.parametrize("survivor", ["result", "detached", "view", "numpy"])
+@on_own_tape
+def test_a_result_computed_into_the_tape_keeps_its_values_after_the_tape_resets(survivor):
+    """A reset reuses the values buffer from the start, unless something still shows part of it: a result, a
+    detached copy sharing its storage, a view, or the numpy array of one."""
+    x = tg.tensor(np.linspace(-1.0, 1.0, 12).reshape(3, 4), requires_grad=True)
+    w = tg.tensor(np.linspace(2.0, 3.0, 4))
+    y = x * w
+    expected = x.detach().numpy() * w.numpy()
+    kept = {"result": y, "detached": y.detach(), "view": y[1:], "numpy": y.detach().numpy()}[survivor]
+    want = expected[1:] if survivor == "view" else expected
+    y.sum().backward()            # consumes y's segment: the tape resets at the next operation
+    if survivor != "result":
+        del y
+    for _ in range(3):
+        z = (x * 7.0 + x) * x     # fills the start of the buffer again
+        z.sum().backward()
+    got = kept.detach().numpy() if survivor != "numpy" else kept
+    np.testing.assert_array_equal(got, want)
+
+
+@on_own_tape
+def test_results_computed_into_the_tape_survive_compaction_and_still_differentiate(small_tape_thresholds):
+    """Compaction moves kept values down, over dropped ones: it must not move them under a live result's feet."""
+    x = tg.tensor(np.linspace(-2.0, 2.0, 3000), requires_grad=True)
+    w = tg.tensor(np.linspace(0.5, 1.5, 3000), requires_grad=True)
+    keep = []
+    for k in range(40):
+        y = x * w + x
+        if k % 5 == 0:
+            keep.append(y)       # alive and unconsumed: its segment survives compaction, the others' do not
+        (x * x).sum().backward()
+    assert keep[0]._seg.moves and keep[3]._seg.moves     # compacted, some several times
+    xn, wn = np.linspace(-2.0, 2.0, 3000), np.linspace(0.5, 1.5, 3000)
+    expected = xn * wn + xn
+    for y in keep:
+        np.testing.assert_array_equal(y.detach().numpy(), expected)
+    x.grad = w.grad = None
+    sum(y.sum() for y in keep[::2]).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * (np.linspace(0.5, 1.5, 3000) + 1.0), rtol=1e-14)
+    np.testing.assert_allclose(w.grad.numpy(), 4 * np.linspace(-2.0, 2.0, 3000), rtol=1e-14)
+
+
+@on_own_tape
+def test_writing_a_result_computed_into_the_tape_in_place_is_caught_like_any_in_place_change():
+    x = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64, requires_grad=True)
+    w = tg.tensor([4.0, 5.0, 6.0], dtype=tg.float64, requires_grad=True)
+    y = x * w
+    z = y * w                    # saves y
+    y.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+    y = x * w
+    z = y * 2.0                  # saves nothing
+    y.mul_(3.0)
+    (z.sum() + y.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 5.0 * w.detach().numpy())
+    np.testing.assert_array_equal(w.grad.numpy(), 5.0 * x.detach().numpy())
+
+
+@on_own_tape
+def test_detach_in_place_then_writing_is_caught_by_the_records_that_saved_the_value():
+    x = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64, requires_grad=True)
+    w = tg.tensor([4.0, 5.0, 6.0], dtype=tg.float64, requires_grad=True)
+    y = x * w
+    z = y * w
+    y.detach_()
+    y.add_(1.0)
+    with pytest.raises(RuntimeError, match="inplace|in-place"):
+        z.sum().backward()
+
+
+@on_own_tape
+def test_a_grad_that_is_a_view_of_a_result_is_accumulated_without_corrupting_that_results_record():
+    x = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64, requires_grad=True)
+    w = tg.tensor([4.0, 5.0, 6.0], dtype=tg.float64, requires_grad=True)
+    y = x * w
+    z = (y * w).sum()            # saves y
+    p = tg.tensor([0.0, 0.0, 0.0], dtype=tg.float64, requires_grad=True)
+    p.grad = y.detach()
+    (p * 2.0).sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), [6.0, 12.0, 20.0])
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.backward()             # as PyTorch: the accumulation wrote y's storage in place

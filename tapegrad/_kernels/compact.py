@@ -55,9 +55,10 @@ def _new_gid(g, base, new_base, seg_start, seg_stop, new_start, keep):
 
 @njit(cache=True)
 def compact(keep, seg_start, seg_stop, ops, a, b, aux, off, const, flags, ints, vals, n, nv, ni, base, new_base,
-            has_extra, out_ops, out_a, out_b, out_aux, out_off, out_const, out_flags, out_ints, out_vals):
+            has_extra, out_ops, out_a, out_b, out_aux, out_off, out_const, out_flags, out_ints, out_vals, in_place):
     """Copy kept segments (physical ranges) into the out_ buffers; return (records, values, ints) used and the
-    new start of each segment. out_vals may be vals: values are copied in order, each to the same place or lower."""
+    new start of each segment. out_vals may be vals (in_place): values are copied in order, each to the same
+    place or lower."""
     nseg = keep.shape[0]
     new_start = np.full(nseg, -1, dtype=np.int64)
     # int side-table entries: each starts at some record's aux and runs to the next such start
@@ -95,7 +96,7 @@ def compact(keep, seg_start, seg_stop, ops, a, b, aux, off, const, flags, ints, 
             if has_extra[ops[i]]:
                 entry_extra[e] = True
             out_aux[j] = entry_new[e]
-        if mv != v_lo:      # kept values only move down, so out_vals may be vals itself (moved in place)
+        if mv != v_lo or not in_place:   # kept values only move down, so out_vals may be vals itself
             for q in range(v_lo, v_hi):
                 out_vals[mv + q - v_lo] = vals[q]
         mv += v_hi - v_lo

@@ -4,13 +4,14 @@ Derivatives live in _kernels/elementwise.py (unary_derivative, binary_partials),
 Python operators are used for the arithmetic because they are several times cheaper than ufunc calls on the
 numpy scalars that back 0-d tensors.
 """
+import math
 import operator
 
 import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, needs_grad, record, record_elementwise
+from ..tensor import Tensor, needs_grad, record, record_elementwise, record_ufunc
 from . import complex as _complex
 from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, constant, float_result_dtype,
                       result_dtype)
@@ -30,8 +31,22 @@ def _quiet():
 
 # -- binary ----------------------------------------------------------------------------------------------------
 
-def _tensor_tensor(name, opcode, fn, x, y, true_div=False):
+def _tensor_tensor(name, opcode, fn, x, y, true_div=False, ufunc=None):
     xd, yd = x._data, y._data
+    if (ufunc is not None and xd.dtype.char == "d" and yd.dtype.char == "d" and (x._rg or y._rg)
+            and (xd.ndim or yd.ndim) and xd.flags.c_contiguous and yd.flags.c_contiguous):
+        tape = _state.tape
+        if tape.grad_enabled:
+            # a recorded float64 result is computed into its place on the tape (a C-contiguous result, as numpy
+            # and PyTorch give for C-contiguous inputs)
+            if xd.shape == yd.shape:
+                return record_ufunc(tape, opcode, ufunc, x, y, xd.shape, xd.size)
+            try:
+                shape = np.broadcast_shapes(xd.shape, yd.shape)
+            except ValueError:
+                broadcast_shape(name, xd.shape, yd.shape)
+                raise
+            return record_ufunc(tape, opcode, ufunc, x, y, shape, math.prod(shape))
     try:
         if xd.dtype == yd.dtype and (not true_div or xd.dtype.kind == "f"):
             out = fn(xd, yd)
@@ -71,14 +86,14 @@ def _tensor_scalar(name, opcode, fn, x, c, reverse=False, true_div=False):
 def add(input, other, *, alpha=1):
     """input + alpha * other, broadcasting."""
     if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1:
-        return _tensor_tensor("add", op.ADD, operator.add, input, other)
+        return _tensor_tensor("add", op.ADD, operator.add, input, other, ufunc=np.add)
     if alpha != 1:
         other = mul(other, alpha)
     if input.__class__ is not Tensor:
         input, other = other, input
     other = as_operand(other, "add")
     if other.__class__ is Tensor:
-        return _tensor_tensor("add", op.ADD, operator.add, input, other)
+        return _tensor_tensor("add", op.ADD, operator.add, input, other, ufunc=np.add)
     return _tensor_scalar("add", op.ADD_SCALAR, operator.add, input, other)
 
 
@@ -98,7 +113,7 @@ def sub(input, other, *, alpha=1):
     if other.__class__ is Tensor and input.__class__ is Tensor and alpha == 1:
         if input._data.dtype.kind == "b" or other._data.dtype.kind == "b":
             _refuse_bool_sub(input, other)
-        return _tensor_tensor("sub", op.SUB, operator.sub, input, other)
+        return _tensor_tensor("sub", op.SUB, operator.sub, input, other, ufunc=np.subtract)
     if alpha != 1:
         other = mul(other, alpha)
     if input.__class__ is not Tensor:
@@ -106,7 +121,7 @@ def sub(input, other, *, alpha=1):
     other = as_operand(other, "sub")
     _refuse_bool_sub(input, other)
     if other.__class__ is Tensor:
-        return _tensor_tensor("sub", op.SUB, operator.sub, input, other)
+        return _tensor_tensor("sub", op.SUB, operator.sub, input, other, ufunc=np.subtract)
     return _tensor_scalar("sub", op.SUB_SCALAR, operator.sub, input, other)
 
 
@@ -125,12 +140,12 @@ def rsub(input, other):
 def mul(input, other):
     """input * other, broadcasting."""
     if other.__class__ is Tensor and input.__class__ is Tensor:
-        return _tensor_tensor("mul", op.MUL, operator.mul, input, other)
+        return _tensor_tensor("mul", op.MUL, operator.mul, input, other, ufunc=np.multiply)
     if input.__class__ is not Tensor:
         input, other = other, input
     other = as_operand(other, "mul")
     if other.__class__ is Tensor:
-        return _tensor_tensor("mul", op.MUL, operator.mul, input, other)
+        return _tensor_tensor("mul", op.MUL, operator.mul, input, other, ufunc=np.multiply)
     return _tensor_scalar("mul", op.MUL_SCALAR, operator.mul, input, other)
 
 
@@ -143,7 +158,7 @@ def div(input, other, *, rounding_mode=None):
     other = as_operand(other, "div")
     with _quiet():
         if other.__class__ is Tensor:
-            return _tensor_tensor("div", op.DIV, operator.truediv, input, other, true_div=True)
+            return _tensor_tensor("div", op.DIV, operator.truediv, input, other, true_div=True, ufunc=np.true_divide)
         return _tensor_scalar("div", op.DIV_SCALAR, operator.truediv, input, other, true_div=True)
 
 
