@@ -11,8 +11,8 @@ settings.register_profile("dev", deadline=None)
 settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
-# Adjoint buffers are not zeroed between sweeps in normal use; under test, released adjoints are filled with nan
-# so that a gradient reading an adjoint no consumer wrote in its sweep fails loudly (autograd/engine.py).
+# Adjoint buffers are not zeroed between sweeps in normal use; under test, every sweep starts on adjoints filled
+# with nan, so a gradient reading an adjoint no consumer wrote in its sweep fails loudly (autograd/engine.py).
 from tapegrad.autograd import engine as _engine  # noqa: E402
 
-_engine.POISON_RELEASED_ADJOINTS = True
+_engine.POISON_ADJOINTS = True

@@ -404,3 +404,28 @@ def test_a_grad_that_is_a_view_of_a_result_is_accumulated_without_corrupting_tha
     np.testing.assert_array_equal(p.grad.numpy(), [6.0, 12.0, 20.0])
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.backward()             # as PyTorch: the accumulation wrote y's storage in place
+
+
+@on_own_tape
+def test_large_gradients_handed_over_by_backward_stay_the_callers_while_later_backwards_run():
+    """Gradients of 32K float64 values or more are views of the adjoint buffer, not copies: a later backward must
+    sweep elsewhere while any is alive, and accumulation into a held one must add, not alias."""
+    n = 40000
+    xn = np.linspace(-1.0, 1.0, n)
+    x = tg.tensor(xn, requires_grad=True)
+    (x * x).sum().backward()
+    first = x.grad
+    g1 = tg.autograd.grad((x * 3.0 * x).sum(), x)[0]
+    held = first.numpy().copy()
+    (x * x * x).sum().backward()                   # accumulates into x.grad
+    g2 = tg.autograd.grad((x * 5.0).sum(), x)[0]
+    for _ in range(3):                             # more sweeps while all of them are held
+        tg.autograd.grad((x * x).sum(), x)
+    np.testing.assert_array_equal(held, 2 * xn)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * xn + 3 * xn * xn, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(g1.numpy(), 6 * xn, rtol=1e-15)
+    np.testing.assert_array_equal(g2.numpy(), np.full(n, 5.0))
+    x.grad = None
+    del first, g1, g2
+    (x * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(n, 2.0))

@@ -1,5 +1,6 @@
 """backward() and grad(): seed adjoints, run the compiled reverse sweep, hand gradients to tensors."""
 import re
+import sys
 
 import numpy as np
 
@@ -132,21 +133,32 @@ def run_sweep(tape, roots, retain):
     return adj, need, max(lowest, 0)
 
 
-# Tests set this: released adjoints are filled with nan, so any read of an adjoint no consumer wrote in the
-# current sweep shows up as a nan gradient instead of passing unnoticed on a buffer that happens to be zero.
-POISON_RELEASED_ADJOINTS = False
+# Tests set this: every sweep starts on adjoints filled with nan, so a read of an adjoint no consumer wrote in
+# that sweep shows up as a nan gradient instead of passing unnoticed on a buffer that happens to hold zeros.
+POISON_ADJOINTS = False
+
+_HAND_OVER_MIN = 1 << 15   # float64 gradients of at least this many values are handed over as views, not copied
 
 
 def _sweep_buffers(tape):
     """An adjoint buffer and a zeroed reached-flag buffer covering the tape. They persist on the tape;
-    release_buffers zeroes only the flags a sweep touched, and adjoints are defined only where the flags are
-    set (see reverse_sweep), so a backward costs what its graph costs, not what the tape holds."""
-    fill = np.nan if POISON_RELEASED_ADJOINTS else 0.0
+    release_buffers clears only the flags a sweep touched, and adjoints are defined only where the flags are
+    set (see reverse_sweep), so a backward costs what its graph costs, not what the tape holds. Large
+    gradients are handed over as views of the adjoint buffer (_gradient_of): while any is alive the sweep runs
+    in a second buffer, and in a fresh one when both are held."""
+    fill = np.nan if POISON_ADJOINTS else 0.0
     if tape.sweeping:   # a backward inside a Python Function's backward: use private buffers
         return np.full(max(tape.nv, 1), fill), np.zeros(max(tape.n, 1), np.uint8)
     if len(tape.adj) < tape.nv or len(tape.need) < tape.n:
         tape.adj = np.full(max(len(tape.vals), tape.nv, 1), fill)
         tape.need = np.zeros(max(len(tape.ops), tape.n, 1), np.uint8)
+        tape.adj_spare = None
+    elif sys.getrefcount(tape.adj) > 2:     # the attribute and the argument; every view holds one more
+        if tape.adj_spare is None or sys.getrefcount(tape.adj_spare) > 2 or len(tape.adj_spare) < len(tape.adj):
+            tape.adj_spare = np.full(len(tape.adj), fill)
+        tape.adj, tape.adj_spare = tape.adj_spare, tape.adj
+    if POISON_ADJOINTS:
+        tape.adj[:tape.nv] = np.nan
     tape.sweeping = True
     return tape.adj, tape.need
 
@@ -155,10 +167,7 @@ def release_buffers(tape, adj, lowest):
     """Clear the reached flags of a sweep that reached down to physical index `lowest`."""
     if adj is not tape.adj:
         return
-    lowest = max(lowest, 0)
-    if POISON_RELEASED_ADJOINTS and lowest < tape.n:
-        tape.adj[int(tape.off[lowest]):tape.nv] = np.nan
-    tape.need[lowest:tape.n] = 0
+    tape.need[max(lowest, 0):tape.n] = 0
     tape.sweeping = False
 
 
@@ -179,6 +188,8 @@ def _gradient_of(tape, adj, gid, like):
         g = adj[o:o + 2 * data.size].view(np.complex128).reshape(data.shape)
     else:
         g = adj[o:o + data.size].reshape(data.shape)
+        if data.dtype.char == "d" and data.size >= _HAND_OVER_MIN:
+            return g      # handed over: a copy of a million values costs ~1 ms (see _sweep_buffers)
     return g.astype(data.dtype) if data.ndim else data.dtype.type(g[()])
 
 
