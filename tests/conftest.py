@@ -16,3 +16,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 from tapegrad.autograd import engine as _engine  # noqa: E402
 
 _engine.POISON_ADJOINTS = True
+
+# Every float64 add/sub/mul/div result of any size is computed into the tape under test (ops/elementwise.py), so
+# in-place, view, reset and compaction tests all run over tensors whose data is their record's value.
+from tapegrad.ops import elementwise as _elementwise  # noqa: E402
+
+_elementwise.INTO_TAPE_MIN = 0

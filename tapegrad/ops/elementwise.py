@@ -18,6 +18,10 @@ from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, c
 
 
 _F64 = np.float64   # the class of 0-d float64 values: the common case skips the complex check's dtype lookup
+_NDARRAY = np.ndarray
+# Results of at least this many values are computed into the tape (Tape.push_into); below it the copy costs
+# less than working out the broadcast shape in Python. The tests set it to 0, so every size takes that path.
+INTO_TAPE_MIN = 1 << 14
 
 
 def _is_complex(value):
@@ -33,12 +37,13 @@ def _quiet():
 
 def _tensor_tensor(name, opcode, fn, x, y, true_div=False, ufunc=None):
     xd, yd = x._data, y._data
-    if (ufunc is not None and xd.dtype.char == "d" and yd.dtype.char == "d" and (x._rg or y._rg)
-            and (xd.ndim or yd.ndim) and xd.flags.c_contiguous and yd.flags.c_contiguous):
+    # a large recorded float64 result is computed into its place on the tape (C-contiguous, as numpy and PyTorch
+    # give for C-contiguous inputs); 0-d values fail the first test, small arrays the second, cheaply
+    if (ufunc is not None and (xd.__class__ is _NDARRAY or yd.__class__ is _NDARRAY)
+            and (xd.size >= INTO_TAPE_MIN or yd.size >= INTO_TAPE_MIN) and (xd.ndim or yd.ndim) and (x._rg or y._rg)
+            and xd.dtype.char == "d" and yd.dtype.char == "d" and xd.flags.c_contiguous and yd.flags.c_contiguous):
         tape = _state.tape
         if tape.grad_enabled:
-            # a recorded float64 result is computed into its place on the tape (a C-contiguous result, as numpy
-            # and PyTorch give for C-contiguous inputs)
             if xd.shape == yd.shape:
                 return record_ufunc(tape, opcode, ufunc, x, y, xd.shape, xd.size)
             try:
