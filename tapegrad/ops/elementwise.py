@@ -18,7 +18,6 @@ from ._common import (SCALAR_TYPES, as_operand, attach, broadcast_shape, cast, c
 
 
 _F64 = np.float64   # the class of 0-d float64 values: the common case skips the complex check's dtype lookup
-_NDARRAY = np.ndarray
 # Results of at least this many values are computed into the tape (Tape.push_into); below it the copy costs
 # less than working out the broadcast shape in Python. The tests set it to 0, so every size takes that path.
 INTO_TAPE_MIN = 1 << 14
@@ -37,30 +36,31 @@ def _quiet():
 
 def _tensor_tensor(name, opcode, fn, x, y, true_div=False, ufunc=None):
     xd, yd = x._data, y._data
-    # a large recorded float64 result is computed into its place on the tape (C-contiguous, as numpy and PyTorch
-    # give for C-contiguous inputs); 0-d values fail the first test, small arrays the second, cheaply
-    if (ufunc is not None and (xd.__class__ is _NDARRAY or yd.__class__ is _NDARRAY)
-            and (xd.size >= INTO_TAPE_MIN or yd.size >= INTO_TAPE_MIN) and (xd.ndim or yd.ndim) and (x._rg or y._rg)
-            and xd.dtype.char == "d" and yd.dtype.char == "d" and xd.flags.c_contiguous and yd.flags.c_contiguous):
-        tape = _state.tape
-        if tape.grad_enabled:
-            if xd.shape == yd.shape:
-                return record_ufunc(tape, opcode, ufunc, x, y, xd.shape, xd.size)
-            try:
-                shape = np.broadcast_shapes(xd.shape, yd.shape)
-            except ValueError:
-                broadcast_shape(name, xd.shape, yd.shape)
-                raise
-            return record_ufunc(tape, opcode, ufunc, x, y, shape, math.prod(shape))
-    try:
-        if xd.dtype == yd.dtype and (not true_div or xd.dtype.kind == "f"):
-            out = fn(xd, yd)
-        else:
-            dt = (float_result_dtype if true_div else result_dtype)(x, y).np
-            out = fn(cast(xd, dt), cast(yd, dt))
-    except ValueError:
-        broadcast_shape(name, xd.shape, yd.shape)
-        raise
+    if xd.__class__ is _F64 and yd.__class__ is _F64:
+        out = fn(xd, yd)      # 0-d float64, the bulk of scalar code: no dtype to compare
+    elif (ufunc is not None and (xd.size >= INTO_TAPE_MIN or yd.size >= INTO_TAPE_MIN) and (xd.ndim or yd.ndim)
+          and (x._rg or y._rg) and xd.dtype.char == "d" and yd.dtype.char == "d" and xd.flags.c_contiguous
+          and yd.flags.c_contiguous and _state.tape.grad_enabled):
+        # a large recorded float64 result is computed into its place on the tape (C-contiguous, as numpy and
+        # PyTorch give for C-contiguous inputs)
+        if xd.shape == yd.shape:
+            return record_ufunc(_state.tape, opcode, ufunc, x, y, xd.shape, xd.size)
+        try:
+            shape = np.broadcast_shapes(xd.shape, yd.shape)
+        except ValueError:
+            broadcast_shape(name, xd.shape, yd.shape)
+            raise
+        return record_ufunc(_state.tape, opcode, ufunc, x, y, shape, math.prod(shape))
+    else:
+        try:
+            if xd.dtype == yd.dtype and (not true_div or xd.dtype.kind == "f"):
+                out = fn(xd, yd)
+            else:
+                dt = (float_result_dtype if true_div else result_dtype)(x, y).np
+                out = fn(cast(xd, dt), cast(yd, dt))
+        except ValueError:
+            broadcast_shape(name, xd.shape, yd.shape)
+            raise
     tape = _state.tape
     if tape.grad_enabled and (x._rg or y._rg):
         if _is_complex(out):
@@ -72,7 +72,7 @@ def _tensor_tensor(name, opcode, fn, x, y, true_div=False, ufunc=None):
 def _tensor_scalar(name, opcode, fn, x, c, reverse=False, true_div=False):
     xd = x._data
     tc = c.__class__
-    if xd.dtype.kind == "f" and (tc is float or tc is int):
+    if (tc is float or tc is int) and (xd.__class__ is _F64 or xd.dtype.kind == "f"):
         out = fn(c, xd) if reverse else fn(xd, c)    # numpy keeps a float tensor's dtype here, as torch does
     else:
         if not isinstance(c, SCALAR_TYPES):
