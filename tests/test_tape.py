@@ -429,3 +429,20 @@ def test_large_gradients_handed_over_by_backward_stay_the_callers_while_later_ba
     del first, g1, g2
     (x * 2.0).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.full(n, 2.0))
+
+
+@pytest.mark.parametrize("first", ["sum", "mean", "cumsum", "index", "flip"])
+@on_own_tape
+def test_a_loop_whose_first_operation_places_its_own_params_still_resets_the_tape(first):
+    """Operations that put their params in the int table before recording (reductions, index and copy views)
+    check for a due reset first too: a loop of `x.sum().backward()` used to compact instead of resetting."""
+    x = tg.tensor(np.linspace(-1.0, 1.0, 12).reshape(3, 4), requires_grad=True)
+    ops = {"sum": lambda t: t.sum(), "mean": lambda t: t.mean(), "cumsum": lambda t: t.cumsum(1).sum(),
+           "index": lambda t: t[tg.tensor([2, 0])].sum(), "flip": lambda t: t.flip(0).sum()}
+    tape = current_tape()
+    for _ in range(6):
+        y = ops[first](x)
+        assert tape.n <= 6         # the previous step's records are gone
+        y.backward()
+        del y
+        x.grad = None

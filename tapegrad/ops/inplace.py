@@ -6,7 +6,7 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
-from ..tensor import Tensor, current_gid, needs_grad, record, source_gid
+from ..tensor import Tensor, current_gid, needs_grad, record, recording_tape, source_gid
 from ._common import SCALAR_TYPES, as_operand, attach, constant, wrap_dim
 from .elementwise import add, div, mul, sub
 from .shape import _check_index_dims, _dim_positions, _index_array, _normalize_index, torch_index, view_index
@@ -172,7 +172,7 @@ def _write_record(opcode, inputs, data, positions, sources, const=0.0):
     if not needs_grad(*inputs):
         return constant(data)
     positions, sources = np.asarray(positions).reshape(-1), np.asarray(sources).reshape(-1)
-    aux = _state.tape.put_ints((data.ndim, *data.shape, positions.size, *positions, *sources))
+    aux = recording_tape().put_ints((data.ndim, *data.shape, positions.size, *positions, *sources))
     return record(opcode, inputs, data, aux=aux, const=const)
 
 

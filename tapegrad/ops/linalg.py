@@ -324,7 +324,7 @@ def _scaled_sum(opcode, name, input, product, beta, alpha):
     out = np.ascontiguousarray(out, dtype=p.dtype)
     if not needs_grad(input, product):
         return constant(out)
-    return record(opcode, (input, product), out, aux=_state.tape.put_ints((out.ndim, *out.shape, 1, 0, 0)),
+    return record(opcode, (input, product), out, aux=recording_tape().put_ints((out.ndim, *out.shape, 1, 0, 0)),
                   const=float(beta))
 
 

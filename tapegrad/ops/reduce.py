@@ -11,8 +11,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._kernels import opcodes as op
-from .._tape import _state
-from ..tensor import Tensor, needs_grad, record
+from ..tensor import Tensor, needs_grad, record, recording_tape
 from ._common import attach, constant
 
 # torch.return_types: named (values, indices) pairs
@@ -65,7 +64,7 @@ def _record_reduce(opcode, input, out, axes, const=0.0):
     """Record a REDUCE op: params are y's keepdim shape (x's shape with the reduced axes set to 1)."""
     shape = input._data.shape
     keep = tuple(1 if k in axes else s for k, s in enumerate(shape))
-    aux = _state.tape.put_ints((out.ndim,) + tuple(out.shape) + (len(keep),) + keep)
+    aux = recording_tape().put_ints((out.ndim,) + tuple(out.shape) + (len(keep),) + keep)
     return record(opcode, (input,), out, aux=aux, const=const)
 
 
@@ -322,7 +321,7 @@ def _select(opcode, input, dim, keepdim, positions, k, flag):
     flat = (np.arange(x3.shape[0], dtype=np.int64)[:, None, None] * (L * post) + pos * post
             + np.arange(post, dtype=np.int64)[None, None, :])
     head = np.array((len(shape),) + shape + (L, post, k, flag), dtype=np.int64)
-    aux = _state.tape.put_ints(np.concatenate([head, flat.ravel()]))
+    aux = recording_tape().put_ints(np.concatenate([head, flat.ravel()]))
     return record(opcode, (input,), values, aux=aux), indices
 
 
@@ -467,7 +466,7 @@ def _scan(name, opcode, input, dim, dtype):
     if not needs_grad(input):
         return constant(out)
     x3 = _lines(d, ax)
-    aux = _state.tape.put_ints((out.ndim,) + tuple(out.shape) + (x3.shape[1], x3.shape[2]))
+    aux = recording_tape().put_ints((out.ndim,) + tuple(out.shape) + (x3.shape[1], x3.shape[2]))
     return record(opcode, (input,), out, aux=aux)
 
 

@@ -36,7 +36,7 @@ def _strided_layout(shape, view_fn):
 def _make_view(opcode, input, data, offset, strides):
     """Wrap `data` (a numpy view of input's data) as a view tensor, recording it when grad is on."""
     if input._rg and _state.tape.grad_enabled:
-        tape = _state.tape
+        tape = recording_tape()
         aux = tape.put_ints((data.ndim, *data.shape, offset, *strides))
         out = record(opcode, (input,), data, aux=aux)
         base = (input._base if input._base is not None else input)
@@ -96,7 +96,7 @@ def unsafe_view(input, shape):
     """A reshape PyTorch records as _unsafe_view (after a copy, or folding matmul batch dims)."""
     data = input._ensure_array().reshape(shape)
     if input._rg and _state.tape.grad_enabled:
-        tape = _state.tape
+        tape = recording_tape()
         return record(op.UNSAFE_VIEW, (input,), data, aux=tape.put_ints((data.ndim, *shape, 0, *c_strides(shape))))
     return constant(data)
 
@@ -382,7 +382,7 @@ def _advanced_getitem(input, idx):
     if not (input._rg and _state.tape.grad_enabled):
         return constant(data)
     flat = torch_index(np.arange(d.size).reshape(d.shape), idx)
-    tape = _state.tape
+    tape = recording_tape()
     aux = tape.put_ints((data.ndim, *data.shape, *flat.reshape(-1)))
     return record(op.INDEX, (input,), data, aux=aux)
 
@@ -587,7 +587,7 @@ def _gather_by(opcode, input, fn):
     if not needs_grad(input):
         return constant(data)
     index = fn(np.arange(d.size, dtype=np.int64).reshape(d.shape))
-    aux = _state.tape.put_ints((data.ndim, *data.shape, *index.reshape(-1)))
+    aux = recording_tape().put_ints((data.ndim, *data.shape, *index.reshape(-1)))
     return record(opcode, (input,), data, aux=aux)
 
 
@@ -749,7 +749,7 @@ def _sparse_map(opcode, input, data, out_pos, in_pos, fill=0.0):
     if not needs_grad(input):
         return constant(data)
     out_pos, in_pos = np.asarray(out_pos).reshape(-1), np.asarray(in_pos).reshape(-1)
-    aux = _state.tape.put_ints((data.ndim, *data.shape, out_pos.size, *out_pos, *in_pos))
+    aux = recording_tape().put_ints((data.ndim, *data.shape, out_pos.size, *out_pos, *in_pos))
     return record(opcode, (input,), data, aux=aux, const=float(fill))
 
 
@@ -822,7 +822,7 @@ def diag(input, diagonal=0):
     if not needs_grad(input):
         return constant(data)
     offset, strides = _strided_layout(d.shape, lambda a: _diagonal_of(a, diagonal, 0, 1))
-    aux = _state.tape.put_ints((data.ndim, *data.shape, offset, *strides))
+    aux = recording_tape().put_ints((data.ndim, *data.shape, offset, *strides))
     return record(op.DIAG_COPY, (input,), data, aux=aux)
 
 
