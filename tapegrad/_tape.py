@@ -58,6 +58,7 @@ class Tape:
 
     _MIN_COMPACT_RECORDS = 1 << 14
     _MIN_COMPACT_VALUES = 1 << 20
+    _MAX_PINNED = 3
 
     def __init__(self):
         number = next(_tape_numbers)
@@ -86,6 +87,8 @@ class Tape:
         self.need = np.zeros(0, np.uint8)
         self.sweeping = False
         self.tracing = None      # the tg.compile recorder while this tape records a trace (compile.Recorder)
+        self.into_vals = True    # whether large results are computed into `vals` (push_into; see _vals_for_reuse)
+        self.pinned = 0          # value buffers left to views that outlived their records
 
     def _alloc(self, cap, vcap, icap):
         self.ops = np.zeros(cap, np.int32)
@@ -191,9 +194,16 @@ class Tape:
 
     def _vals_for_reuse(self):
         """`vals` when nothing but the tape refers to it, else a fresh buffer of the same size: tensors computed
-        by push_into (and views of them) show parts of it, and they may outlive their records."""
+        by push_into (and views of them) show parts of it, and they may outlive their records.
+
+        A kept view pins the whole buffer it shows, not just its own values. A program that keeps results past
+        each step (appending a detached output to a list, say) would pin a buffer per step, so after
+        _MAX_PINNED such buffers this tape stops computing results into its buffer and copies them instead."""
         # getrefcount sees self.vals and its own argument; every view of the buffer holds one more
         if sys.getrefcount(self.vals) > 2:
+            self.pinned += 1
+            if self.pinned >= self._MAX_PINNED:
+                self.into_vals = False
             return np.empty_like(self.vals)
         return self.vals
 

@@ -446,3 +446,26 @@ def test_a_loop_whose_first_operation_places_its_own_params_still_resets_the_tap
         y.backward()
         del y
         x.grad = None
+
+
+@on_own_tape
+def test_keeping_results_past_every_step_pins_a_bounded_number_of_value_buffers():
+    """A kept result computed into the tape pins the whole values buffer; a loop that keeps one per step would
+    pin a buffer per step, so after a few the tape copies results instead (and the kept values stay right)."""
+    x = tg.tensor(np.linspace(-1.0, 1.0, 4000), requires_grad=True)
+    w = tg.tensor(np.linspace(0.5, 1.5, 4000), requires_grad=True)
+    tape = current_tape()
+    kept = []
+    buffers = set()
+    for k in range(12):
+        y = x * w + tg.tensor(np.full(4000, float(k)))
+        kept.append(y.detach().numpy())   # holds the values, not the graph
+        y.sum().backward()
+        del y
+        x.grad = w.grad = None
+        buffers.add(id(tape.vals))
+    assert not tape.into_vals
+    assert len(buffers) <= tape._MAX_PINNED + 1
+    xn, wn = np.linspace(-1.0, 1.0, 4000), np.linspace(0.5, 1.5, 4000)
+    for k, y in enumerate(kept):
+        np.testing.assert_array_equal(y, xn * wn + float(k))

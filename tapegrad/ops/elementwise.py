@@ -40,7 +40,7 @@ def _tensor_tensor(name, opcode, fn, x, y, true_div=False, ufunc=None):
         out = fn(xd, yd)      # 0-d float64, the bulk of scalar code: no dtype to compare
     elif (ufunc is not None and (xd.size >= INTO_TAPE_MIN or yd.size >= INTO_TAPE_MIN) and (xd.ndim or yd.ndim)
           and (x._rg or y._rg) and xd.dtype.char == "d" and yd.dtype.char == "d" and xd.flags.c_contiguous
-          and yd.flags.c_contiguous and _state.tape.grad_enabled):
+          and yd.flags.c_contiguous and _state.tape.grad_enabled and _state.tape.into_vals):
         # a large recorded float64 result is computed into its place on the tape (C-contiguous, as numpy and
         # PyTorch give for C-contiguous inputs)
         if xd.shape == yd.shape:
