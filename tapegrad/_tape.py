@@ -84,6 +84,8 @@ class Tape:
         self.stale_info = {}     # gid -> (base tensor, version it had) for records overwritten in place
         self.adj = np.zeros(0)   # adjoint and reached-flag buffers reused by every backward (autograd.engine)
         self.adj_spare = None    # a second adjoint buffer, for when gradients handed over still show the first
+        self.hand_over = True    # whether large gradients are handed over as views of `adj` (autograd.engine)
+        self.adj_pinned = 0      # adjoint buffers left to kept gradients
         self.need = np.zeros(0, np.uint8)
         self.sweeping = False
         self.tracing = None      # the tg.compile recorder while this tape records a trace (compile.Recorder)

@@ -469,3 +469,21 @@ def test_keeping_results_past_every_step_pins_a_bounded_number_of_value_buffers(
     xn, wn = np.linspace(-1.0, 1.0, 4000), np.linspace(0.5, 1.5, 4000)
     for k, y in enumerate(kept):
         np.testing.assert_array_equal(y, xn * wn + float(k))
+
+
+@on_own_tape
+def test_keeping_gradients_past_every_step_pins_a_bounded_number_of_adjoint_buffers():
+    n = 40000
+    x = tg.tensor(np.linspace(-1.0, 1.0, n), requires_grad=True)
+    tape = current_tape()
+    kept = []
+    buffers = set()
+    for k in range(10):
+        (x * float(k + 1)).sum().backward()
+        kept.append(x.grad.numpy())    # holds the gradient's values past the step
+        x.grad = None
+        buffers.add(id(tape.adj))
+    assert not tape.hand_over
+    assert len(buffers) <= tape._MAX_PINNED + 2
+    for k, g in enumerate(kept):
+        np.testing.assert_array_equal(g, np.full(n, float(k + 1)))

@@ -155,6 +155,10 @@ def _sweep_buffers(tape):
         tape.adj_spare = None
     elif sys.getrefcount(tape.adj) > 2:     # the attribute and the argument; every view holds one more
         if tape.adj_spare is None or sys.getrefcount(tape.adj_spare) > 2 or len(tape.adj_spare) < len(tape.adj):
+            # both held: a gradient kept pins its whole buffer, so a program that keeps one per step would pin
+            # a buffer per step; after a few, gradients are copied out instead
+            tape.adj_pinned += 1
+            tape.hand_over = tape.adj_pinned < tape._MAX_PINNED
             tape.adj_spare = np.full(len(tape.adj), fill)
         tape.adj, tape.adj_spare = tape.adj_spare, tape.adj
     if POISON_ADJOINTS:
@@ -181,6 +185,8 @@ def _reached_segments(tape, lowest):
 
 
 def _gradient_of(tape, adj, gid, like):
+    """The gradient of `like` (recorded as gid) from the adjoint buffer: a copy in its dtype, or for a large
+    float64 one the buffer's own values (handed over; see _sweep_buffers)."""
     p = gid - tape.base
     o = int(tape.off[p])
     data = like._data
@@ -188,7 +194,7 @@ def _gradient_of(tape, adj, gid, like):
         g = adj[o:o + 2 * data.size].view(np.complex128).reshape(data.shape)
     else:
         g = adj[o:o + data.size].reshape(data.shape)
-        if data.dtype.char == "d" and data.size >= _HAND_OVER_MIN:
+        if data.dtype.char == "d" and data.size >= _HAND_OVER_MIN and tape.hand_over:
             return g      # handed over: a copy of a million values costs ~1 ms (see _sweep_buffers)
     return g.astype(data.dtype) if data.ndim else data.dtype.type(g[()])
 
