@@ -581,8 +581,10 @@ class CompiledFunction:
                     if result is not None:
                         self.stats.replays += 1
                         if not trace.verified:
-                            return self._verify(trace, result, args, args, kwargs)
-                        if call is None and self.vag is not None:
+                            result = self._verify(trace, result, args, args, kwargs)
+                            if self._last is None:      # verification failed: eager from now on
+                                return result
+                        if self.vag is not None and (call is None or call and call.unverified and trace.verified):
                             trace.local.call = self._lean_call(trace, expected)
                         return result
                     tried = trace
@@ -636,10 +638,16 @@ class CompiledFunction:
         Python around the kernel is most of a call (a Rosenbrock step: ~2.5 us of kernel, ~3 us around it), and
         this is that Python with everything per trace worked out once. It returns None when the arguments do not
         match (the general path takes over) and _GUARD_FAILED when a guard failed. False (never tried again) for a
-        trace that re-reads outside tensors on every call, which the general path does."""
+        trace that re-reads outside tensors on every call, which the general path does.
+
+        A trace not verified yet (no call so far had inputs other than the recorded ones) gets a call that takes
+        only the very arrays recorded, unchanged, as _verify lets through unchecked: a loop over the same inputs
+        never verifies, and would otherwise pay the general path on every call. Anything else goes the general
+        way, which verifies; the verified trace then gets its own lean call."""
         lean = getattr(trace.local, "lean", None)
         if lean is None or trace.sources or trace.vag_plan is None:
             return False
+        recorded = None if trace.verified else [(data, version) for data, version, _ in trace.recorded_inputs]
         vals, adj, kernel_args, kernel = lean
         take_value, take_grads, many, views = trace.vag_plan
         grad_only = self.grad_only
@@ -650,6 +658,12 @@ class CompiledFunction:
         def call(args):
             if len(args) != nargs:
                 return None
+            if recorded is not None:
+                if trace.recorded_inputs is None:     # verified since: the general path builds the verified call
+                    return None
+                for x, (data, version) in zip(args, recorded):
+                    if x.__class__ is not Tensor or x._data is not data or x._version != version:
+                        return None
             for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
                 if x.__class__ is not Tensor:
                     return None
@@ -679,6 +693,7 @@ class CompiledFunction:
                 grads = tuple(grads) if many else grads[0]
             return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
+        call.unverified = recorded is not None
         return call
 
     def _replay(self, trace, tensors, args):

@@ -586,6 +586,36 @@ def test_a_loop_over_the_very_same_inputs_takes_the_fast_path_and_still_verifies
     assert len(calls) == 2 and cf.stats.traces == 1
 
 
+def test_a_loop_over_the_very_same_inputs_gets_a_lean_call_that_lets_only_those_inputs_through():
+    """Before verification the lean call takes only the recorded arrays, unchanged; the same tensor changed in
+    place, or another tensor, goes the general way and is checked against eager once."""
+    calls = []
+
+    def f(x, w):
+        calls.append(1)
+        return (x * w * x).sum()
+
+    cf = tg.compile(tg.value_and_grad(f, argnums=(0, 1)))
+    x, w = _t([1.0, 2.0]), _t([3.0, 4.0])
+    for _ in range(4):
+        value, (gx, gw) = cf(x, w)
+        _close(value.item(), 19.0)
+        _close(gx.numpy(), [6.0, 16.0])
+        _close(gw.numpy(), [1.0, 4.0])
+    trace = cf._last[0]
+    assert not trace.verified and trace.local.call and trace.local.call.unverified and len(calls) == 1
+    with tg.no_grad():
+        w.add_(1.0)                               # the same tensor, new values: not the lean call's to take
+    value, (gx, gw) = cf(x, w)
+    _close(value.item(), 4.0 + 20.0)
+    _close(gx.numpy(), [8.0, 20.0])
+    assert trace.verified and len(calls) == 2
+    value, (gx, gw) = cf(x, _t([1.0, 1.0]))       # now the verified lean call
+    _close(value.item(), 5.0)
+    _close(gw.numpy(), [1.0, 4.0])
+    assert not trace.local.call.unverified and len(calls) == 2 and cf.stats.traces == 1
+
+
 @pytest.mark.parametrize("kind", ["one argument", "two arguments", "grad only", "one of two"])
 def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and_lets_other_calls_through(kind):
     """After its first check against eager, a value-and-grad trace is called through one Python function built
