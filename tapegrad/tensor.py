@@ -440,7 +440,12 @@ def record_ufunc(tape, opcode, ufunc, x, y, shape, size):
     xd = x._data
     aux = int(tape.aux[ia - tape.base]) if shape == xd.shape else tape.put_shape(shape)
     gid, out = tape.push_into(opcode, ia, ib, shape, size, aux)
-    ufunc(xd, y._data, out=out)
+    try:
+        ufunc(xd, y._data, out=out)
+    except BaseException:    # np.seterr(all="raise"), say: take the record back, as if never computed
+        tape.n -= 1
+        tape.nv -= size
+        raise
     return _handle(out, gid, tape.seg, True)
 
 

@@ -487,3 +487,20 @@ def test_keeping_gradients_past_every_step_pins_a_bounded_number_of_adjoint_buff
     assert len(buffers) <= tape._MAX_PINNED + 2
     for k, g in enumerate(kept):
         np.testing.assert_array_equal(g, np.full(n, float(k + 1)))
+
+
+@on_own_tape
+def test_an_arithmetic_error_raised_by_numpy_leaves_no_record_behind():
+    """Under np.seterr(over="raise") an overflowing product raises FloatingPointError; whether the result was to be
+    computed into the tape or copied, the call records nothing."""
+    x = tg.tensor(np.full(5, 1e200), requires_grad=True) * 1.0
+    y = x * 1.0
+    tape = current_tape()
+    tape.flush()
+    before = (tape.n, tape.nv)
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            x * y
+    tape.flush()
+    assert (tape.n, tape.nv) == before
+    (x * 2.0).sum().backward()
