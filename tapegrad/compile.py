@@ -29,6 +29,7 @@ from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower
 from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
+from .autograd.engine import HAND_OVER_MIN
 from .ops.inplace import LEAF_IN_PLACE
 from .autograd.function import FunctionCtx, _record as record_function_node
 from .tensor import Tensor, _handle, _wrap, source_gid
@@ -365,8 +366,6 @@ class Trace:
 
 
 _GUARD_FAILED = object()    # a lean call's answer when a guard of its trace failed
-_HAND_OVER_MIN = 1 << 15    # gradients of at least this many values in all are handed over, not copied (see
-                            # Trace.handover_entry); below it a copy costs less than the reference counting
 
 
 def _sweep_failed(status):
@@ -735,7 +734,7 @@ class CompiledFunction:
                 o, size = trace.slot(g, shape, dtype)[:2]
                 views.append((o, o + size, shape))
         if (len(views) < len(grads) or len({o for o, _, _ in views}) < len(views)    # one input asked twice: two
-                or sum(stop - o for o, stop, _ in views) < _HAND_OVER_MIN):          # arrays, as torch gives
+                or sum(stop - o for o, stop, _ in views) < HAND_OVER_MIN):          # arrays, as torch gives
             views = None
         return _taker(*trace.slot(*trace.outputs[0])), grads, many, views
 

@@ -137,7 +137,9 @@ def run_sweep(tape, roots, retain):
 # that sweep shows up as a nan gradient instead of passing unnoticed on a buffer that happens to hold zeros.
 POISON_ADJOINTS = False
 
-_HAND_OVER_MIN = 1 << 15   # float64 gradients of at least this many values are handed over as views, not copied
+# float64 gradients of at least this many values (in all, for tg.compile's) are handed over as views of the buffer
+# they were computed in, not copied (_sweep_buffers, compile's Trace.handover_entry); below it a copy costs less
+HAND_OVER_MIN = 1 << 15
 
 
 def _sweep_buffers(tape):
@@ -194,7 +196,7 @@ def _gradient_of(tape, adj, gid, like):
         g = adj[o:o + 2 * data.size].view(np.complex128).reshape(data.shape)
     else:
         g = adj[o:o + data.size].reshape(data.shape)
-        if data.dtype.char == "d" and data.size >= _HAND_OVER_MIN and tape.hand_over:
+        if data.dtype.char == "d" and data.size >= HAND_OVER_MIN and tape.hand_over:
             return g      # handed over: a copy of a million values costs ~1 ms (see _sweep_buffers)
     return g.astype(data.dtype) if data.ndim else data.dtype.type(g[()])
 
