@@ -29,6 +29,7 @@ from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower
 from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
+from .autograd import engine as _engine
 from .autograd.engine import HAND_OVER_MIN
 from .ops.inplace import LEAF_IN_PLACE
 from .autograd.function import FunctionCtx, _record as record_function_node
@@ -939,49 +940,55 @@ def _vmap_compiled(cf, args, mapped, rows):
         if cf.eager_reason is not None:
             return None
         trace = cf.traces[key][0]
-    scratch = trace.vals.copy()
+    template = trace.vals.copy()
     first = _row(args, mapped, 0)      # unmapped arguments and outside tensors are the same for every row
-    if not trace.load_inputs(scratch, [first[p] for p in positions]):
+    if not trace.load_inputs(template, [first[p] for p in positions]):
         return None
-    vals = np.empty((rows, len(trace.vals)))
-    vals[:] = scratch
-    for g, p in zip(trace.input_gids, positions):     # then each mapped argument's rows, in one copy each
-        if g >= 0 and mapped[p]:
-            o = int(trace.off[g - trace.base])
-            x = np.asarray(args[p]._data).reshape(rows, -1)
-            vals[:, o:o + x.shape[1]] = x
+    # each mapped argument's rows are loaded by the kernel, row by row, from one flat float64 buffer
+    load, columns = [], []
+    start = 0
+    for (o, stop, _), p in zip(trace.input_spans, positions):
+        if o >= 0 and mapped[p]:
+            columns.append(np.asarray(args[p]._data, np.float64).reshape(-1))
+            load.append((o, start, stop - o))
+            start += rows * (stop - o)
+    inputs = columns[0] if len(columns) == 1 else np.concatenate(columns) if columns else np.zeros(0)
+    # the outputs to copy out of each row, and where each lands: a (rows, *shape) block of one flat buffer
     with_grad = cf.vag is not None
-    adj = np.zeros((rows, len(trace.vals))) if with_grad else np.zeros((1, 1))
-    need = np.zeros((rows, max(trace.n, 1)), np.uint8) if with_grad else np.zeros((1, 1), np.uint8)
-    status = np.empty(rows, np.int64)
-    gid = trace.outputs[0][0] - trace.base
-    with _PARALLEL_LOCK:
-        replay_rows(trace.prog, trace.back, trace.zero, *trace.records, trace.ints, vals, adj, need, trace.n,
-                    trace.base, gid, _TABLES, custom_kernels(), with_grad, status)
-    cf.stats.replays += rows
-    # every row's results at once, as a row-by-row loop then np.stack would give them
+    wanted = [(0, g, shape, dtype) for g, shape, dtype in trace.outputs[:1 if with_grad else None]]
     if with_grad:
-        g, shape, dtype = trace.outputs[0]
         pos, many = cf.vag.positions(len(args))
         index = {p: k for k, p in enumerate(positions)}
-        grads = [_rows_of(adj, trace, trace.input_gids[index[p]], *trace.input_meta[index[p]]) for p in pos]
-        stacked = [_rows_of(vals, trace, g, shape, dtype), tuple(grads) if many else grads[0]]
+        wanted += [(1, trace.input_gids[index[p]], *trace.input_meta[index[p]]) for p in pos]
+    store, blocks = [], []
+    start = 0
+    for source, g, shape, dtype in wanted:
+        size = math.prod(shape)
+        store.append((source if g >= 0 else 2, int(trace.off[g - trace.base]) if g >= 0 else 0, start, size))
+        blocks.append((start, shape, dtype))
+        start += rows * size
+    results = np.empty(start)
+    status = np.empty(rows, np.int64)
+    chunks = min(rows, 4 * numba.get_num_threads())
+    with _PARALLEL_LOCK:
+        replay_rows(trace.prog, trace.back, trace.zero, *trace.records, trace.ints, template, inputs,
+                    np.array(load, np.int64).reshape(-1, 3), results, np.array(store, np.int64).reshape(-1, 4),
+                    trace.n, trace.base, trace.outputs[0][0] - trace.base, _TABLES, custom_kernels(), with_grad,
+                    chunks, status, np.nan if _engine.POISON_ADJOINTS else 0.0)
+    cf.stats.replays += rows
+    # every row's results at once, as a row-by-row loop then np.stack would give them
+    stacked = [results[s:s + rows * math.prod(shape)].reshape(rows, *shape).astype(dtype, copy=False)
+               for s, shape, dtype in blocks]
+    if with_grad:
+        grads = stacked[1:]
+        stacked = [stacked[0], tuple(grads) if many else grads[0]]
         out = stacked[1] if cf.grad_only else tuple(stacked)
     else:
-        out = trace.pack([_rows_of(vals, trace, g, shape, dtype) for g, shape, dtype in trace.outputs])
+        out = trace.pack(stacked)
     for r in np.flatnonzero(status != REPLAYED):     # rows whose guards failed: called one by one
         cf.stats.guard_failures += 1
         _set_row(out, int(r), cf(*_row(args, mapped, int(r))))
     return _wrap_rows(out)
-
-
-def _rows_of(buffer, trace, gid, shape, dtype):
-    """Record gid's values in every row of a (rows, n) buffer, as a (rows, *shape) array (zeros for gid < 0)."""
-    rows = buffer.shape[0]
-    if gid < 0:
-        return np.zeros((rows, *shape), dtype)
-    o, size = int(trace.off[gid - trace.base]), int(math.prod(shape))
-    return buffer[:, o:o + size].reshape(rows, *shape).astype(dtype)
 
 
 def _set_row(out, r, result):

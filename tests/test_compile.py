@@ -982,6 +982,39 @@ def test_vmap_in_dims():
         tg.vmap(cf)(xs, _t([1.0, 10.0]))
 
 
+def test_vmap_gradients_of_an_unused_and_a_float32_argument_over_rows_that_do_not_split_evenly():
+    def f(x, w, unused):
+        return (x * w).sum() + (x ** 2).sum()
+
+    rng = np.random.default_rng(4)
+    xs = _t(rng.uniform(-1, 1, size=(37, 5)))       # 37 rows: no even split over the kernel's chunks
+    ws = tg.tensor(rng.uniform(-1, 1, size=(37, 5)).astype(np.float32))
+    us = _t(rng.uniform(-1, 1, size=(37, 2)))
+    cf = tg.compile(tg.value_and_grad(f, argnums=(0, 1, 2)))
+    values, (gx, gw, gu) = tg.vmap(cf)(xs, ws, us)
+    assert gw.dtype == tg.float32 and gx.dtype == tg.float64
+    for r in range(37):
+        v, (ex, ew, eu) = tg.value_and_grad(f, argnums=(0, 1, 2))(xs[r], ws[r], us[r])
+        _close(values[r].item(), v.item())
+        _close(gx[r].numpy(), ex.numpy())
+        _close(gw[r].numpy(), ew.numpy(), tol=1e-6)
+        _close(gu[r].numpy(), np.zeros(2))
+
+
+def test_vmap_reads_the_current_value_of_a_captured_tensor():
+    c = _t([1.0, 2.0, 3.0])
+    cf = tg.compile(tg.value_and_grad(lambda x: (x * c).sum()))
+    xs = _t(np.arange(12.0).reshape(4, 3))
+    values, grads = tg.vmap(cf)(xs)
+    _close(values.numpy(), xs.numpy() @ c.numpy())
+    _close(grads.numpy(), np.tile(c.numpy(), (4, 1)))
+    with tg.no_grad():
+        c.mul_(2.0)
+    values, grads = tg.vmap(cf)(xs)
+    _close(values.numpy(), xs.numpy() @ [2.0, 4.0, 6.0])
+    _close(grads.numpy(), np.tile([2.0, 4.0, 6.0], (4, 1)))
+
+
 # -- save / load -----------------------------------------------------------------------------------------------------
 
 def test_save_and_load_in_another_process(tmp_path):

@@ -131,12 +131,38 @@ def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, i
 
 
 @njit(cache=True, parallel=True)
-def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base, output, tables,
-                custom_kernels, with_grad, status):
-    """tg.vmap: replay the trace once per row of `vals` (one row of values per batch element) on all cores."""
-    for r in prange(vals.shape[0]):
-        if with_grad:
-            status[r] = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals[r],
-                                              adj[r], need[r], n, base, output, tables, custom_kernels)[0]
-        else:
-            status[r] = forward_replay(prog, ops, a, b, aux, off, const, ints, vals[r], n, base)
+def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, template, inputs, load, results, store, n,
+                base, output, tables, custom_kernels, with_grad, chunks, status, adj_fill):
+    """tg.vmap: replay the trace once per row on all cores. Each of `chunks` chunks of rows works in its own
+    cache-sized scratch: per row, `template` (the trace's values with the unmapped arguments loaded) is copied in,
+    then each mapped argument's row: load[k] = (place in vals, start in `inputs`, length), row r's values at
+    start + r * length. After the replay, store[k] = (0 vals / 1 adjoints / 2 zeros, place, start in `results`,
+    length) copies the row's outputs out the same way. status[r]: REPLAYED or the failed guard's index.
+    The gradient program writes or zeroes every adjoint it reads, so `adj_fill` only matters to tests (nan)."""
+    rows = status.shape[0]
+    per = (rows + chunks - 1) // chunks
+    for c in prange(chunks):
+        vals = np.empty_like(template)
+        adj = np.full(template.shape[0] if with_grad else 1, adj_fill)
+        need = np.zeros(max(n, 1) if with_grad else 1, np.uint8)
+        for r in range(c * per, min(rows, (c + 1) * per)):
+            vals[:] = template
+            for k in range(load.shape[0]):
+                o, start, length = load[k, 0], load[k, 1] + r * load[k, 2], load[k, 2]
+                vals[o:o + length] = inputs[start:start + length]
+            if with_grad:
+                failed = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals,
+                                               adj, need, n, base, output, tables, custom_kernels)[0]
+            else:
+                failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
+            status[r] = failed
+            if failed != REPLAYED:
+                continue
+            for k in range(store.shape[0]):
+                o, start, length = store[k, 1], store[k, 2] + r * store[k, 3], store[k, 3]
+                if store[k, 0] == 0:
+                    results[start:start + length] = vals[o:o + length]
+                elif store[k, 0] == 1:
+                    results[start:start + length] = adj[o:o + length]
+                else:
+                    results[start:start + length] = 0.0
