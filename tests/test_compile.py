@@ -247,6 +247,29 @@ def test_logistic_map_chain_matches_eager():
     assert cf.stats.traces == 1
 
 
+@given(seed=st.integers(0, 2 ** 31))
+def test_0d_gradient_programs_store_first_writes_over_garbage_adjoints(seed):
+    """0-d rows of a gradient program store an adjoint's first write (no zeroing pass): an input used twice by one
+    row (x * x), by a unary and a binary row, by a constant-operand row, and one no row reads, over nan adjoints."""
+    def f(r, x, w, unused):
+        y = x * x
+        for _ in range(3):
+            y = r * y * (1 - y)
+        z = (2.0 - w).exp() * w + w / r
+        return y + z - x.sin()
+
+    vag = tg.value_and_grad(f, argnums=(0, 1, 2, 3))
+    cf = tg.compile(vag)
+    args = (_t(0.9), _t(0.4), _t(-0.3), _t(1.5))
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # a replay that fails verification would go eager and hide the error
+        cf(*args)
+        cf(*_perturbed(args, rng))
+        _check_gradient_program(cf, vag, args, rng)
+    assert cf.stats.traces == 1 and cf.stats.eager_calls == 0
+
+
 _DIMS = [None, 0, 1, 2, (0, 1), (1, 2), (0, 2), (0, 1, 2)]
 
 

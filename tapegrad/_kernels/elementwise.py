@@ -575,20 +575,27 @@ def unary_adjoint(o, x, y, c, g):
 
 
 @njit(cache=True, inline="always")
-def scalar_binary_backward(o, ao, bo, yo, need_a, need_b, vals, adj):
+def scalar_binary_backward(o, ao, bo, yo, bits, vals, adj):
     """adj[a] += adj[y] * dy/da and adj[b] += adj[y] * dy/db for a 0-d record, inline in the sweep (a kernel call
-    passing arrays costs more than the arithmetic). Products skip binary_partials: through it, a scalar chain's
-    backward ran at a quarter of the speed (measured)."""
+    passing arrays costs more than the arithmetic). `bits`: a gradient program row's NEED column (1, 2: a, b take
+    a gradient; FRESH_A, FRESH_B: store, the first write of that adjoint in the sweep). Products skip
+    binary_partials: through it, a scalar chain's backward ran at a quarter of the speed (measured)."""
     g = adj[yo]
     if o == op.MUL:
         da = vals[bo]
         db = vals[ao]
     else:
         da, db = binary_partials(o, vals[ao], vals[bo], vals[yo])
-    if need_a:
-        adj[ao] += g * da
-    if need_b:
-        adj[bo] += g * db
+    if (bits & 1) != 0:
+        if (bits & FRESH_A) != 0:
+            adj[ao] = g * da
+        else:
+            adj[ao] += g * da
+    if (bits & 2) != 0:
+        if (bits & FRESH_B) != 0:
+            adj[bo] = g * db
+        else:
+            adj[bo] += g * db
 
 
 @njit(cache=True, inline="always")

@@ -58,8 +58,8 @@ def gradient_program(prog, reached, ops, a, b, aux, ints, has_extra, base, n_val
     Zeroing a whole adjoint buffer costs a pass over memory as large as the values. Instead, a row that is the
     first in the sweep to write an input's adjoint, through its a or b slot, gets that input's FRESH bit: the
     sweep then stores into the adjoint instead of adding (or zeroes it just before, for the kernels that only
-    add), and only the rest of the buffer is zeroed up front. A record written first in any other way (a 0-d row,
-    an extra input, the seeded output) stays in the zeroed spans."""
+    add), and only the rest of the buffer is zeroed up front. A record written first in any other way (an extra
+    input, the seeded output) stays in the zeroed spans."""
     back = prog[reached]
     n = prog.shape[0]
     written = np.zeros(n, np.uint8)
@@ -78,13 +78,12 @@ def gradient_program(prog, reached, ops, a, b, aux, ints, has_extra, base, n_val
                     written[r] = 1
         pa = a[i] - base if a[i] >= 0 else -1
         pb = b[i] - base if b[i] >= 0 else -1
-        if back[t, KIND] == GENERAL:
-            if pa >= 0 and (back[t, NEED] & 1) != 0 and written[pa] == 0:
-                back[t, NEED] |= FRESH_A
-                fresh[pa] = 1
-            if pb >= 0 and pb != pa and (back[t, NEED] & 2) != 0 and written[pb] == 0:
-                back[t, NEED] |= FRESH_B
-                fresh[pb] = 1
+        if pa >= 0 and (back[t, NEED] & 1) != 0 and written[pa] == 0:
+            back[t, NEED] |= FRESH_A
+            fresh[pa] = 1
+        if pb >= 0 and pb != pa and (back[t, NEED] & 2) != 0 and written[pb] == 0:
+            back[t, NEED] |= FRESH_B
+            fresh[pb] = 1
         if pa >= 0:
             written[pa] = 1
         if pb >= 0:

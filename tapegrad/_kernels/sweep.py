@@ -49,13 +49,17 @@ def _scalar_rows_backward(back, t, const, vals, adj):
     its own, apart from the rest of reverse_sweep's body."""
     while t < back.shape[0]:
         kind = back[t, KIND]
+        bits = back[t, NEED]
         if kind == SCALAR_BINARY:
-            scalar_binary_backward(back[t, OP], back[t, XA], back[t, XB], back[t, XY], (back[t, NEED] & 1) != 0,
-                                   (back[t, NEED] & 2) != 0, vals, adj)
+            scalar_binary_backward(back[t, OP], back[t, XA], back[t, XB], back[t, XY], bits, vals, adj)
         elif kind == SCALAR_UNARY:
             xo = back[t, XA]
             yo = back[t, XY]
-            adj[xo] += unary_adjoint(back[t, OP], vals[xo], vals[yo], const[back[t, REC]], adj[yo])
+            d = unary_adjoint(back[t, OP], vals[xo], vals[yo], const[back[t, REC]], adj[yo])
+            if (bits & FRESH_A) != 0:
+                adj[xo] = d
+            else:
+                adj[xo] += d
         else:
             break
         t += 1
@@ -153,7 +157,7 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
             xo = off[pa]
             adj[xo] += unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
         elif aux[i] == 0 and fam == op.BINARY:
-            scalar_binary_backward(o, off[pa], off[pb], yo, need_a, need_b, vals, adj)
+            scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0), vals, adj)
         elif fam == op.UNARY:
             unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj, (fresh & FRESH_A) != 0)
         elif fam == op.BINARY:
