@@ -647,13 +647,17 @@ class CompiledFunction:
         lean = getattr(trace.local, "lean", None)
         if lean is None or trace.sources or trace.vag_plan is None:
             return False
-        recorded = None if trace.verified else [(data, version) for data, version, _ in trace.recorded_inputs]
         vals, adj, kernel_args, kernel = lean
         take_value, take_grads, many, views = trace.vag_plan
+        take0 = take_grads[0]
+        take1 = take_grads[1] if len(take_grads) == 2 else None
         grad_only = self.grad_only
         nargs = len(expected)
         loads = [(shape, dtype, rg, o, stop, ndim)
                  for (shape, dtype, rg), (o, stop, ndim) in zip(expected, trace.input_spans)]
+        # unverified: the recorded arrays and versions (the very array has the recorded shape and dtype)
+        recorded = None if trace.verified else [(data, version, rg, o, stop, ndim) for (data, version, _), (
+            _, _, rg, o, stop, ndim) in zip(trace.recorded_inputs, loads)]
 
         def call(args):
             if len(args) != nargs:
@@ -661,20 +665,26 @@ class CompiledFunction:
             if recorded is not None:
                 if trace.recorded_inputs is None:     # verified since: the general path builds the verified call
                     return None
-                for x, (data, version) in zip(args, recorded):
-                    if x.__class__ is not Tensor or x._data is not data or x._version != version:
+                for x, (data, version, rg, o, stop, ndim) in zip(args, recorded):
+                    if x.__class__ is not Tensor or x._data is not data or x._version != version or x._rg != rg:
                         return None
-            for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
-                if x.__class__ is not Tensor:
-                    return None
-                d = x._data
-                if d.shape != shape or d.dtype != dtype or x._rg != rg:
-                    return None
-                if o >= 0:
-                    if ndim == 0:
-                        vals[o] = d
-                    else:
-                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
+                    if o >= 0:
+                        if ndim == 0:
+                            vals[o] = data
+                        else:
+                            vals[o:stop] = data if ndim == 1 else data.reshape(-1)
+            else:
+                for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
+                    if x.__class__ is not Tensor:
+                        return None
+                    d = x._data
+                    if d.shape != shape or d.dtype != dtype or x._rg != rg:
+                        return None
+                    if o >= 0:
+                        if ndim == 0:
+                            vals[o] = d
+                        else:
+                            vals[o:stop] = d if ndim == 1 else d.reshape(-1)
             if views is None:
                 failed, status = kernel(*kernel_args)
             else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
@@ -684,13 +694,16 @@ class CompiledFunction:
                 return _GUARD_FAILED
             if status != op.OK:
                 _sweep_failed(status)
-            if views is None:
-                grads = (tuple([_handle(take(adj), -1, None, False) for take in take_grads]) if many
-                         else _handle(take_grads[0](adj), -1, None, False))
-            else:
+            if views is not None:
                 grads = [_handle(g, -1, None, False)
                          for g in _gradient_views(adj if entry is None else entry[0], views, entry is None)]
                 grads = tuple(grads) if many else grads[0]
+            elif not many:
+                grads = _handle(take0(adj), -1, None, False)
+            elif take1 is not None:       # two gradients, the commonest tuple: no comprehension
+                grads = (_handle(take0(adj), -1, None, False), _handle(take1(adj), -1, None, False))
+            else:
+                grads = tuple([_handle(take(adj), -1, None, False) for take in take_grads])
             return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
         call.unverified = recorded is not None

@@ -639,6 +639,19 @@ def test_a_loop_over_the_very_same_inputs_gets_a_lean_call_that_lets_only_those_
     assert not trace.local.call.unverified and len(calls) == 2 and cf.stats.traces == 1
 
 
+def test_the_unverified_lean_call_takes_no_recorded_tensor_whose_requires_grad_changed():
+    cf = tg.compile(tg.value_and_grad(lambda x: (x * x).sum()))
+    x = _t([1.0, 2.0])
+    for _ in range(3):
+        cf(x)
+    assert cf._last[0].local.call.unverified
+    x.requires_grad_(True)                        # part of the signature: a new trace, not the lean call
+    value, g = cf(x)
+    _close(value.item(), 5.0)
+    _close(g.numpy(), [2.0, 4.0])
+    assert cf.stats.traces == 2
+
+
 @pytest.mark.parametrize("kind", ["one argument", "two arguments", "grad only", "one of two"])
 def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and_lets_other_calls_through(kind):
     """After its first check against eager, a value-and-grad trace is called through one Python function built
