@@ -653,38 +653,32 @@ class CompiledFunction:
         take1 = take_grads[1] if len(take_grads) == 2 else None
         grad_only = self.grad_only
         nargs = len(expected)
-        loads = [(shape, dtype, rg, o, stop, ndim)
-                 for (shape, dtype, rg), (o, stop, ndim) in zip(expected, trace.input_spans)]
-        # unverified: the recorded arrays and versions (the very array has the recorded shape and dtype)
-        recorded = None if trace.verified else [(data, version, rg, o, stop, ndim) for (data, version, _), (
-            _, _, rg, o, stop, ndim) in zip(trace.recorded_inputs, loads)]
+        unverified = not trace.verified
+        # per argument: the recorded array and version (unverified: only that very array, which has the recorded
+        # shape and dtype, unchanged) or the expected shape and dtype, then where its values go
+        loads = [(data if unverified else None, version, shape, dtype, rg, o, stop, ndim)
+                 for (data, version, _), (shape, dtype, rg), (o, stop, ndim)
+                 in zip(trace.recorded_inputs or [(None, 0, None)] * nargs, expected, trace.input_spans)]
 
         def call(args):
             if len(args) != nargs:
                 return None
-            if recorded is not None:
-                if trace.recorded_inputs is None:     # verified since: the general path builds the verified call
+            if unverified and trace.recorded_inputs is None:   # verified since: the general path builds that call
+                return None
+            for x, (data, version, shape, dtype, rg, o, stop, ndim) in zip(args, loads):
+                if x.__class__ is not Tensor or x._rg != rg:
                     return None
-                for x, (data, version, rg, o, stop, ndim) in zip(args, recorded):
-                    if x.__class__ is not Tensor or x._data is not data or x._version != version or x._rg != rg:
+                d = x._data
+                if unverified:
+                    if d is not data or x._version != version:
                         return None
-                    if o >= 0:
-                        if ndim == 0:
-                            vals[o] = data
-                        else:
-                            vals[o:stop] = data if ndim == 1 else data.reshape(-1)
-            else:
-                for x, (shape, dtype, rg, o, stop, ndim) in zip(args, loads):
-                    if x.__class__ is not Tensor:
-                        return None
-                    d = x._data
-                    if d.shape != shape or d.dtype != dtype or x._rg != rg:
-                        return None
-                    if o >= 0:
-                        if ndim == 0:
-                            vals[o] = d
-                        else:
-                            vals[o:stop] = d if ndim == 1 else d.reshape(-1)
+                elif d.shape != shape or d.dtype != dtype:
+                    return None
+                if o >= 0:
+                    if ndim == 0:
+                        vals[o] = d
+                    else:
+                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
             if views is None:
                 failed, status = kernel(*kernel_args)
             else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
@@ -706,7 +700,7 @@ class CompiledFunction:
                 grads = tuple([_handle(take(adj), -1, None, False) for take in take_grads])
             return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
 
-        call.unverified = recorded is not None
+        call.unverified = unverified
         return call
 
     def _replay(self, trace, tensors, args):
