@@ -1103,6 +1103,12 @@ def test_threads_compile_and_replay_concurrently():
                 ev, eg = tg.value_and_grad(_rosenbrock)(x)
                 _close(v.item(), ev.item())
                 _close(g.numpy(), eg.numpy())
+            xs = _t(rng.uniform(-2, 2, size=(9, 6)))
+            values, grads = tg.vmap(cf)(xs)           # the threads share cf's trace: one parallel replay at a time
+            for r in range(9):
+                ev, eg = tg.value_and_grad(_rosenbrock)(xs[r])
+                _close(values[r].item(), ev.item())
+                _close(grads[r].numpy(), eg.numpy())
             own = tg.compile(lambda x: (x.sin() * seed).sum())
             for _ in range(5):
                 x = _t(rng.uniform(-2, 2, size=3))
