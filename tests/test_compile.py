@@ -1037,6 +1037,25 @@ def test_vmap_gradients_of_an_unused_and_a_float32_argument_over_rows_that_do_no
         _close(gu[r].numpy(), np.zeros(2))
 
 
+def test_vmap_of_several_float32_outputs_of_any_shape_and_of_0d_rows():
+    def f(x, w):
+        y = x.reshape(2, 3) * w
+        return y.sum(0), (y ** 2).mean(), y.exp()
+
+    rng = np.random.default_rng(5)
+    xs = tg.tensor(rng.normal(size=(11, 6)), dtype=tg.float32)
+    w = tg.tensor(rng.normal(size=(3,)), dtype=tg.float32)
+    a, b, c = tg.vmap(tg.compile(f), in_dims=(0, None))(xs, w)
+    assert a.shape == (11, 3) and b.shape == (11,) and c.shape == (11, 2, 3) and c.dtype == tg.float32
+    for r in range(11):
+        for got, want in zip((a[r], b[r], c[r]), f(xs[r], w)):
+            _close(got.numpy(), want.numpy(), tol=1e-5)
+    s = np.random.default_rng(6).normal(size=7)
+    values, grads = tg.vmap(tg.compile(tg.value_and_grad(lambda t: (t * t).sin())))(_t(s))
+    _close(values.numpy(), np.sin(s * s))
+    _close(grads.numpy(), 2 * s * np.cos(s * s))
+
+
 def test_vmap_reads_the_current_value_of_a_captured_tensor():
     c = _t([1.0, 2.0, 3.0])
     cf = tg.compile(tg.value_and_grad(lambda x: (x * c).sum()))
