@@ -146,18 +146,22 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
         if fresh != 0:
             # a gradient program's first write of an input's adjoint: the kernels that cannot store instead of
             # adding get it zeroed first
-            if (fresh & FRESH_A) != 0 and not (fam == op.REDUCE or aux[i] != 0 and (fam == op.UNARY
-                                                                                 or fam == op.BINARY)):
+            if (fresh & FRESH_A) != 0 and not (fam == op.REDUCE or fam == op.UNARY or fam == op.BINARY):
                 adj[off[pa]:off[pa] + size_at(ints, aux[pa])] = 0.0
                 fresh &= ~FRESH_A
-            if (fresh & FRESH_B) != 0 and not (aux[i] != 0 and fam == op.BINARY):
+            if (fresh & FRESH_B) != 0 and fam != op.BINARY:
                 adj[off[pb]:off[pb] + size_at(ints, aux[pb])] = 0.0
                 fresh &= ~FRESH_B
         if aux[i] == 0 and fam == op.UNARY:
             xo = off[pa]
-            adj[xo] += unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
+            d = unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
+            if (fresh & FRESH_A) != 0:
+                adj[xo] = d
+            else:
+                adj[xo] += d
         elif aux[i] == 0 and fam == op.BINARY:
-            scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0), vals, adj)
+            scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0) | fresh,
+                                   vals, adj)
         elif fam == op.UNARY:
             unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj, (fresh & FRESH_A) != 0)
         elif fam == op.BINARY:
