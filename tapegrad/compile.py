@@ -12,6 +12,7 @@ recording. Tensors it reads from the enclosing scope are captured by object: the
 every call (so parameters updated in place are seen), but rebinding the name to another tensor is not.
 Tensors it creates, random ones included, are frozen at their recorded values.
 """
+import functools
 import hashlib
 import json
 import math
@@ -26,7 +27,8 @@ import numpy as np
 from . import _dtypes
 from ._kernels import opcodes as op
 from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower
-from ._kernels.replay import REPLAYED, forward_replay, replay_rows, reverse_from, value_and_grad_replay
+from ._kernels.replay import (REPLAYED, forward_replay, pack_arguments, replay_rows, reverse_from,
+                              value_and_grad_table)
 from ._tape import Tape, _state
 from .autograd.custom_op import custom_kernels
 from .autograd import engine as _engine
@@ -218,7 +220,7 @@ class Trace:
         self.verified = False
         self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
-        self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, n, base)
+        self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, self.ints, n, base)
         self.records = (self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags)
         # where each tensor argument's values go in `vals` (start, stop and rank; start -1: never read), as
         # Python ints for load_inputs
@@ -280,33 +282,30 @@ class Trace:
     def value_and_grad(self, tensors, hand_over=False):
         """Fused forward and reverse replay of a scalar function; returns (vals, adj, whether adj is a buffer to
         hand over, see handover_entry) or None if a guard failed. A thread's first call builds its kernel arguments
-        (passing 18 of them is a tenth of a small call), and finds the kernel's machine code for them, once the
-        records the sweep reaches are known: found by a full sweep on the trace's first call."""
+        as one table (replay.pack_arguments), once the records the sweep reaches are known: found by a full sweep on
+        the trace's first call."""
         lean = getattr(self.local, "lean", None)
         entry = None
         if lean is None:
             vals, adj, need, ints = self.buffers()
             args = (self.prog, self.back, self.zero, *self.records, ints, vals, adj, need, self.n, self.base,
                     self.output_record, _TABLES, custom_kernels())
-            kernel = value_and_grad_replay
+            kernel, table = _table_kernel(), pack_arguments(args)
         else:
-            vals, adj, args, kernel = lean
+            vals, adj, args, kernel, table = lean
             if hand_over:
                 entry = self.handover_entry(lean)
         if not self.load_inputs(vals, tensors):
             return None
-        failed, status = kernel(*(args if entry is None else entry[1]))
-        if failed != REPLAYED:
+        if _failed(kernel(table if entry is None else entry[1], _NO_INPUT)):
             return None
-        if status != op.OK:
-            _sweep_failed(status)
         if lean is None:
             if self.back is NO_PROGRAM:
                 self.back, self.zero = gradient_program(self.prog, np.flatnonzero(need[:self.n])[::-1], self.ops,
                                                         self.a, self.b, self.aux, self.ints, op.HAS_EXTRA, self.base,
                                                         len(vals), self.output_record)
             args = (self.prog, self.back, self.zero) + args[3:]
-            self.local.lean = (vals, adj, args, _entry_point(value_and_grad_replay, args))
+            self.local.lean = (vals, adj, args, kernel, pack_arguments(args))
         return (vals, adj, False) if entry is None else (vals, entry[0], True)
 
     def handover_entry(self, lean):
@@ -324,9 +323,9 @@ class Trace:
                 return entry
         if len(pool) == 2:
             return None
-        vals, adj, kernel_args, kernel = lean
+        vals, adj, args, kernel, table = lean
         entry = [np.empty_like(adj), None, 0]
-        entry[1] = tuple(entry[0] if a is adj else a for a in kernel_args)
+        entry[1] = pack_arguments(tuple(entry[0] if a is adj else a for a in args))
         pool.append(entry)
         entry[2] = sys.getrefcount(entry[0])
         return entry
@@ -373,14 +372,27 @@ def _sweep_failed(status):
     raise RuntimeError(f"tg.compile: the gradient sweep of the recorded trace failed (status {status})")
 
 
-def _entry_point(kernel, args):
-    """The machine code of a numba kernel for these arguments' types, called without numba's per-call type dispatch
-    (~20 ns an argument, and the replay kernels take 18: a tenth of a small call). Only for arguments whose types
-    never change (a thread's fixed kernel arguments); the dispatcher itself if numba has no such entry."""
-    try:
-        return kernel.overloads[tuple(numba.typeof(a) for a in args)].entry_point
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return kernel
+def _failed(result):
+    """Whether value_and_grad_table's result says a guard failed; raises if the sweep failed."""
+    if result == REPLAYED:
+        return False
+    if result >= 0:
+        return True
+    _sweep_failed(REPLAYED - result)
+
+
+_NO_INPUT = np.zeros(0)     # value_and_grad_table's x when the caller copied every input in
+_TABLE_SIGNATURE = (numba.types.int64[::1], numba.types.Array(numba.types.float64, 1, "A"))
+
+
+def _table_kernel():
+    """value_and_grad_table's machine code for a table and a float64 vector of any strides, called without numba's
+    per-call type dispatch (~20 ns an argument). Its arguments' types are checked by the caller (the table is
+    built by pack_arguments; x is a float64 vector)."""
+    overloads = value_and_grad_table.overloads
+    if _TABLE_SIGNATURE not in overloads:
+        value_and_grad_table.compile(_TABLE_SIGNATURE)
+    return overloads[_TABLE_SIGNATURE].entry_point
 
 
 def _taker(o, size, shape, dtype):
@@ -395,6 +407,15 @@ def _taker(o, size, shape, dtype):
     if dtype is _F64 and len(shape) == 1:
         return lambda buffer: buffer[o:stop].copy()
     return lambda buffer: buffer[o:stop].reshape(shape).astype(dtype)
+
+
+def _bound_taker(buffer, o, size, shape, dtype):
+    """_taker's cut of one fixed buffer, as a function of nothing; for a float64 scalar or vector, a method of the
+    buffer or of its view, called without a Python frame (a lean call runs one per result)."""
+    if o >= 0 and dtype is _F64 and len(shape) <= 1:
+        return functools.partial(buffer.__getitem__, o) if not shape else buffer[o:o + size].copy
+    take = _taker(o, size, shape, dtype)
+    return lambda: take(buffer)
 
 
 def _gradient_views(adj, views, copy):
@@ -635,7 +656,7 @@ class CompiledFunction:
     def _lean_call(self, trace, expected):
         """A verified value-and-grad trace's whole call as one Python function for this thread: check each argument
         against the last call's, copy it in, run the kernel, cut out and wrap the results. On small functions the
-        Python around the kernel is most of a call (a Rosenbrock step: ~2.5 us of kernel, ~3 us around it), and
+        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~3 us around it), and
         this is that Python with everything per trace worked out once. It returns None when the arguments do not
         match (the general path takes over) and _GUARD_FAILED when a guard failed. False (never tried again) for a
         trace that re-reads outside tensors on every call, which the general path does.
@@ -647,8 +668,11 @@ class CompiledFunction:
         lean = getattr(trace.local, "lean", None)
         if lean is None or trace.sources or trace.vag_plan is None:
             return False
-        vals, adj, kernel_args, kernel = lean
-        take_value, take_grads, many, views = trace.vag_plan
+        vals, adj, kernel_args, kernel, table = lean
+        _, _, many, views, (value_slot, grad_slots) = trace.vag_plan
+        # the cuts of this thread's buffers, as functions of nothing
+        take_value = _bound_taker(vals, *value_slot)
+        take_grads = [_bound_taker(adj, *slot) for slot in grad_slots]
         take0 = take_grads[0]
         take1 = take_grads[1] if len(take_grads) == 2 else None
         grad_only = self.grad_only
@@ -659,46 +683,54 @@ class CompiledFunction:
         loads = [(data if unverified else None, version, shape, dtype, rg, o, stop, ndim)
                  for (data, version, _), (shape, dtype, rg), (o, stop, ndim)
                  in zip(trace.recorded_inputs or [(None, 0, None)] * nargs, expected, trace.input_spans)]
+        # the kernel copies the first float64 vector argument in itself (ndim -1 below), a numpy copy less
+        if views is None:
+            for k, (data, version, shape, dtype, rg, o, stop, ndim) in enumerate(loads):
+                if ndim == 1 and dtype == _F64 and o >= 0:
+                    loads[k] = (data, version, shape, dtype, rg, o, stop, -1)
+                    table = pack_arguments(kernel_args, o)
+                    break
 
         def call(args):
             if len(args) != nargs:
                 return None
             if unverified and trace.recorded_inputs is None:   # verified since: the general path builds that call
                 return None
-            for x, (data, version, shape, dtype, rg, o, stop, ndim) in zip(args, loads):
-                if x.__class__ is not Tensor or x._rg != rg:
+            x = _NO_INPUT
+            for t, (data, version, shape, dtype, rg, o, stop, ndim) in zip(args, loads):
+                if t.__class__ is not Tensor or t._rg != rg:
                     return None
-                d = x._data
+                d = t._data
                 if unverified:
-                    if d is not data or x._version != version:
+                    if d is not data or t._version != version:
                         return None
                 elif d.shape != shape or d.dtype != dtype:
                     return None
                 if o >= 0:
-                    if ndim == 0:
+                    if ndim < 0:
+                        x = d
+                    elif ndim == 0:
                         vals[o] = d
                     else:
                         vals[o:stop] = d if ndim == 1 else d.reshape(-1)
             if views is None:
-                failed, status = kernel(*kernel_args)
+                result = kernel(table, x)
             else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
                 entry = trace.handover_entry(lean)
-                failed, status = kernel(*(kernel_args if entry is None else entry[1]))
-            if failed != REPLAYED:
+                result = kernel(table if entry is None else entry[1], x)
+            if result != REPLAYED and _failed(result):
                 return _GUARD_FAILED
-            if status != op.OK:
-                _sweep_failed(status)
             if views is not None:
                 grads = [_handle(g, -1, None, False)
                          for g in _gradient_views(adj if entry is None else entry[0], views, entry is None)]
                 grads = tuple(grads) if many else grads[0]
             elif not many:
-                grads = _handle(take0(adj), -1, None, False)
+                grads = _handle(take0(), -1, None, False)
             elif take1 is not None:       # two gradients, the commonest tuple: no comprehension
-                grads = (_handle(take0(adj), -1, None, False), _handle(take1(adj), -1, None, False))
+                grads = (_handle(take0(), -1, None, False), _handle(take1(), -1, None, False))
             else:
-                grads = tuple([_handle(take(adj), -1, None, False) for take in take_grads])
-            return grads if grad_only else (_handle(take_value(vals), -1, None, False), grads)
+                grads = tuple([_handle(take(), -1, None, False) for take in take_grads])
+            return grads if grad_only else (_handle(take_value(), -1, None, False), grads)
 
         call.unverified = unverified
         return call
@@ -708,7 +740,7 @@ class CompiledFunction:
             plan = trace.vag_plan
             if plan is None:
                 plan = trace.vag_plan = self._vag_plan(trace, args)
-            take_value, take_grads, many, views = plan
+            take_value, take_grads, many, views, _ = plan
             out = trace.value_and_grad(tensors, views is not None)
             if out is None:
                 return None
@@ -731,20 +763,22 @@ class CompiledFunction:
         replay only slices and wraps."""
         positions, many = self.vag.positions(len(args))
         tensor_index = {p: k for k, p in enumerate(_tensor_positions(args))}
-        grads = []
+        grad_slots = []
         views = []      # (start, stop, shape) of each gradient, when all are float64 arrays and together large
         for p in positions:
             k = tensor_index[p]
             g = trace.input_gids[k]
             shape, dtype = trace.input_meta[k]
-            grads.append(_taker(*(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))))
+            grad_slots.append(trace.slot(g, shape, dtype) if g >= 0 else (-1, 0, shape, dtype))
             if g >= 0 and shape and dtype is _F64:
-                o, size = trace.slot(g, shape, dtype)[:2]
+                o, size = grad_slots[-1][:2]
                 views.append((o, o + size, shape))
-        if (len(views) < len(grads) or len({o for o, _, _ in views}) < len(views)    # one input asked twice: two
-                or sum(stop - o for o, stop, _ in views) < HAND_OVER_MIN):          # arrays, as torch gives
+        if (len(views) < len(grad_slots) or len({o for o, _, _ in views}) < len(views)    # one input asked twice:
+                or sum(stop - o for o, stop, _ in views) < HAND_OVER_MIN):               # two arrays, as torch
             views = None
-        return _taker(*trace.slot(*trace.outputs[0])), grads, many, views
+        value_slot = trace.slot(*trace.outputs[0])
+        grads = [_taker(*slot) for slot in grad_slots]
+        return _taker(*value_slot), grads, many, views, (value_slot, grad_slots)
 
     def _outputs(self, trace, state, tensors):
         """Wrap the outputs; if gradients can flow, record the call as one CompiledFunctionBackward node."""

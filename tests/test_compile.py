@@ -753,6 +753,33 @@ def test_a_gradient_program_is_right_when_both_inputs_of_a_row_are_one_tensor(f)
         _check_gradient_program(compiled, vag, [x], rng)
 
 
+@pytest.mark.parametrize("f,kinds", [
+    (lambda x: (x[1:3] * x[2:4]).sum() + x[0].mean(), {"slice", "sum", "binary"}),
+    (lambda x: x[:, 1:].sum() + (1.0 - x[2:]).sum(), {"slice", "sum", "unary"}),    # a strided view, then a run
+    (lambda x: x[2].sum() * 3.0, {"slice", "sum"}),                   # only a slice reads x: the rest stays zero
+    (lambda x: x.sum(0, keepdim=True).sum() + x.mean(), {"sum"}),
+], ids=["runs of rows", "columns then rows", "one row", "sums"])
+def test_gradient_programs_run_slices_and_whole_sums_straight_from_their_rows(f, kinds):
+    """Views that read one contiguous run of their input and sums of a whole tensor run straight from their program
+    rows: a slice adds into an adjoint zeroed up front, a whole sum stores its first write. Over nan adjoints,
+    the gradients equal eager's, also where no row writes (the part of x no slice reads)."""
+    from tapegrad._kernels.program import KIND, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM, VECTOR_UNARY
+    rng = np.random.default_rng(5)
+    vag = tg.value_and_grad(f)
+    compiled = tg.compile(vag)
+    x = _t(rng.standard_normal((5, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(x)
+        compiled(_t(rng.standard_normal((5, 4))))
+        for _ in range(3):
+            _check_gradient_program(compiled, vag, [x], rng)
+    trace = next(iter(compiled.traces.values()))[0]
+    names = {VECTOR_SLICE: "slice", VECTOR_SUM: "sum", VECTOR_UNARY: "unary", VECTOR_BINARY: "binary"}
+    assert kinds <= {names.get(k) for k in trace.back[:, KIND]}
+    assert compiled.stats.traces == 1 and compiled.stats.eager_calls == 0
+
+
 def test_large_gradients_handed_over_stay_the_callers_while_later_calls_run():
     """Large float64 gradients come back as views of an adjoint buffer (no copy); a buffer is reused only once
     nothing refers to it, so gradients a caller keeps never change, even when the caller writes into them."""
@@ -827,10 +854,49 @@ def test_threads_each_get_their_own_lean_call_and_their_own_results():
     assert cf.stats.traces == 1
 
 
-def test_the_replay_kernel_falls_back_to_numba_dispatch_for_argument_types_it_was_not_compiled_for():
-    from tapegrad._kernels.replay import value_and_grad_replay
-    from tapegrad.compile import _entry_point
-    assert _entry_point(value_and_grad_replay, (1.5, "x")) is value_and_grad_replay
+@pytest.mark.parametrize("layout", ["contiguous", "every other", "reversed", "read-only"])
+def test_the_lean_call_copies_a_vector_argument_of_any_layout_into_the_kernel(layout):
+    """The lean call hands the first float64 vector argument to the kernel, which copies it in itself (any strides,
+    read-only); the other arguments (a matrix first, a second vector) are copied by Python. Every call's values and
+    gradients equal eager's, and each gradient is an array of its own."""
+    def f(m, x, y):
+        return (m.sum(0) * x * y).sum() + (x[1:] * x[:-1]).sum() - (2.0 - y).sum()
+
+    def vector(rng, n):
+        if layout == "every other":
+            return tg.from_numpy(rng.standard_normal(2 * n)[::2])
+        if layout == "reversed":
+            return tg.from_numpy(rng.standard_normal(n)[::-1])
+        v = rng.standard_normal(n)
+        if layout == "read-only":
+            v.flags.writeable = False
+        return tg.from_numpy(v)
+
+    rng = np.random.default_rng(8)
+    vag = tg.value_and_grad(f, argnums=(0, 1, 2))
+    cf = tg.compile(vag)
+    calls = [(_t(rng.standard_normal((3, 9))), vector(rng, 9), vector(rng, 9)) for _ in range(6)]
+    got = [cf(*args) for args in calls]
+    assert callable(cf._last[0].local.call) and cf.stats.traces == 1
+    for args, (value, grads) in zip(calls, got):
+        want_value, want_grads = vag(*args)
+        _close(value.numpy(), want_value.numpy())
+        for g, w in zip(grads, want_grads):
+            _close(g.numpy(), w.numpy())
+    assert len({id(g._data) for _, grads in got for g in grads}) == 3 * len(calls)
+
+
+def test_the_replay_kernels_argument_table_refuses_arrays_of_another_type():
+    """value_and_grad_table reads raw addresses; a table is never built over an array of a type it does not say."""
+    from tapegrad._kernels.replay import pack_arguments
+    cf = tg.compile(tg.value_and_grad(_rosenbrock))
+    for _ in range(3):
+        cf(_t(np.linspace(-1, 1, 6)))
+    args = cf._last[0].local.lean[2]
+    assert pack_arguments(args).dtype == np.int64
+    for k, bad in [(3, args[3].astype(np.int64)), (11, args[11][::2]), (0, args[0].ravel())]:
+        with pytest.raises(TypeError, match=f"argument {k} is a"):
+            pack_arguments(args[:k] + (bad,) + args[k + 1:])
 
 
 # -- guards: control flow on values ------------------------------------------------------------------------------------

@@ -612,8 +612,8 @@ def _put(g, k, v, fresh):
 def unary_backward(o, xo, yo, n, c, vals, adj, fresh):
     """adj[x] += adj[y] * f'(x), also where adj[y] is 0: 0 * inf is nan at a pole (log, sqrt, 1/x at 0), as in
     PyTorch; stored rather than added when the sweep says x's adjoint is fresh (see program.gradient_program).
-    Slices, not computed indices (see _arith_backward_run); products and sums with a scalar, squares and tanh
-    skip unary_derivative's opcode chain, which would otherwise run per element."""
+    Slices, not computed indices (see _arith_backward_run); products, sums and differences with a scalar,
+    negation, squares and tanh skip unary_derivative's opcode chain, which would otherwise run per element."""
     x = vals[xo:xo + n]
     y = vals[yo:yo + n]
     gy = adj[yo:yo + n]
@@ -624,6 +624,9 @@ def unary_backward(o, xo, yo, n, c, vals, adj, fresh):
     elif o == op.ADD_SCALAR or o == op.SUB_SCALAR:
         for k in range(n):
             _put(gx, k, gy[k], fresh)
+    elif o == op.RSUB_SCALAR or o == op.NEG:
+        for k in range(n):
+            _put(gx, k, -gy[k], fresh)
     elif o == op.POW_SCALAR and c == 2.0:
         for k in range(n):
             _put(gx, k, gy[k] * (2.0 * x[k]), fresh)
@@ -658,6 +661,12 @@ def _unary_loops(o, x, y, c):
     elif o == op.ADD_SCALAR:
         for k in range(n):
             y[k] = x[k] + c
+    elif o == op.RSUB_SCALAR:
+        for k in range(n):
+            y[k] = c - x[k]
+    elif o == op.SUB_SCALAR:
+        for k in range(n):
+            y[k] = x[k] - c
     elif o == op.POW_SCALAR and c == 2.0:
         for k in range(n):
             y[k] = x[k] * x[k]
@@ -790,6 +799,27 @@ def _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
+def binary_same_size_backward(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj):
+    """binary_backward where a, b and y have one size (no broadcasting): what a gradient program's VECTOR_BINARY
+    rows run directly."""
+    if _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj):
+        return
+    for k in range(n):
+        da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
+        g = adj[yo + k]
+        if need_a:
+            if fresh_a:
+                adj[ao + k] = g * da
+            else:
+                adj[ao + k] += g * da
+        if need_b:
+            if fresh_b:
+                adj[bo + k] = g * db
+            else:
+                adj[bo + k] += g * db
+
+
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan (x/0, log'(0)), not ZeroDivisionError
 def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, fresh, vals, adj):
     """Accumulate both partials, summing over the axes each input was broadcast along. `fresh` (FRESH_A, FRESH_B
     bits): adjoints nothing has written yet in this sweep, stored into (same shapes) or zeroed first."""
@@ -799,21 +829,7 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
     fresh_a = (fresh & FRESH_A) != 0
     fresh_b = (fresh & FRESH_B) != 0
     if na == n and nb == n:
-        if _arith_backward_run(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj):
-            return
-        for k in range(n):
-            da, db = binary_partials(o, vals[ao + k], vals[bo + k], vals[yo + k])
-            g = adj[yo + k]
-            if need_a:
-                if fresh_a:
-                    adj[ao + k] = g * da
-                else:
-                    adj[ao + k] += g * da
-            if need_b:
-                if fresh_b:
-                    adj[bo + k] = g * db
-                else:
-                    adj[bo + k] += g * db
+        binary_same_size_backward(o, ao, bo, yo, n, need_a, need_b, fresh_a, fresh_b, vals, adj)
         return
     if fresh_a:
         adj[ao:ao + na] = 0.0
@@ -926,16 +942,23 @@ def _arith_forward_run(o, ao, la, bo, lb, yo, n, vals):
 
 
 @njit(cache=True, error_model="numpy")   # IEEE x/0 in the arithmetic runs, as binary_value's _ieee_div
+def binary_same_size_forward(o, ao, bo, yo, n, vals):
+    """binary_forward where a, b and y have one size (no broadcasting): what the replay's VECTOR_BINARY rows run
+    directly."""
+    if _is_arith(o):
+        _arith_forward_run(o, ao, 1, bo, 1, yo, n, vals)
+        return
+    for k in range(n):
+        vals[yo + k] = binary_value(o, vals[ao + k], vals[bo + k])
+
+
+@njit(cache=True, error_model="numpy")   # IEEE x/0 in the arithmetic runs, as binary_value's _ieee_div
 def binary_forward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, vals):
     """Replay: vals[y] = vals[a] (op) vals[b], broadcasting."""
     n = size_at(ints, out_aux)
     arith = _is_arith(o)
     if size_at(ints, a_aux) == n and size_at(ints, b_aux) == n:
-        if arith:
-            _arith_forward_run(o, ao, 1, bo, 1, yo, n, vals)
-            return
-        for k in range(n):
-            vals[yo + k] = binary_value(o, vals[ao + k], vals[bo + k])
+        binary_same_size_forward(o, ao, bo, yo, n, vals)
         return
     if n == 0:
         return

@@ -73,26 +73,38 @@ def _broadcast_accumulate(ints, big_aux, small_aux, big_o, small_o, scale, adj, 
             d -= 1
 
 
+@njit(cache=True, inline="always")
+def is_summed(o):
+    """The reductions that sum (times the record's constant)."""
+    return (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
+            or o == op.STD_MEAN_MEAN)
+
+
+@njit(cache=True, inline="always")
+def sum_all_backward(xo, yo, n, scale, adj, fresh):
+    """adj[x] += scale * adj[y] for a sum of all of x's n elements (stored when x's adjoint is fresh)."""
+    g = adj[yo] * scale
+    gx = adj[xo:xo + n]
+    if fresh:
+        gx[:] = g
+    else:
+        for k in range(n):
+            gx[k] += g
+
+
 @njit(cache=True)
 def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj, fresh):
     """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y), or stored
     when x's adjoint is fresh (see program.gradient_program); the reductions that read values go to
     reduce_values_backward."""
     n = size_at(ints, x_aux)
-    if not (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
-            or o == op.STD_MEAN_MEAN):
+    if not is_summed(o):
         if fresh:
             adj[xo:xo + n] = 0.0
         reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj)
         return
     if size_at(ints, kd_aux) == 1:
-        g = adj[yo] * scale
-        gx = adj[xo:xo + n]
-        if fresh:
-            gx[:] = g
-        else:
-            for k in range(n):
-                gx[k] += g
+        sum_all_backward(xo, yo, n, scale, adj, fresh)
         return
     _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False, fresh)
 
@@ -442,8 +454,7 @@ def reduce_forward(o, ints, x_aux, kd_aux, xo, yo, c, vals):
     """Forward replay of every REDUCE record: vals[y] from vals[x] (c: the record's constant)."""
     n = size_at(ints, x_aux)
     m = size_at(ints, kd_aux)
-    summed = (o == op.SUM_ALL or o == op.SUM_DIM or o == op.MEAN_ALL or o == op.MEAN_DIM or o == op.VAR_MEAN_MEAN
-              or o == op.STD_MEAN_MEAN)
+    summed = is_summed(o)
     if (summed or (_is_selection(o, c) and o != op.MEDIAN_ALL)) and _reduce_blocks_forward(o, ints, x_aux, kd_aux,
                                                                                           xo, yo, c, summed, vals):
         return
@@ -579,6 +590,20 @@ def _strided_rows(ints, y_aux, xo, yo, buffer, add):
     for r in range(n // last):
         _strided_row(buffer, xo, start, step, y[r * last:(r + 1) * last], add)
         start = _next_row(ints, y_aux, p, nd, idx, start)
+
+
+@njit(cache=True)
+def is_contiguous_run(ints, y_aux):
+    """Whether a STRIDED view reads one contiguous run of its input, in order (x[2:7], x[1:3] of a matrix)."""
+    p = params_at(ints, y_aux)
+    nd = ints[y_aux]
+    expected = 1
+    for k in range(nd - 1, -1, -1):
+        d = ints[y_aux + 1 + k]
+        if d != 1 and ints[p + 1 + k] != expected:
+            return False
+        expected *= d
+    return True
 
 
 @njit(cache=True)

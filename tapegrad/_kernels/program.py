@@ -10,24 +10,28 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .movement import is_contiguous_run, is_summed
 
 # columns: kind, opcode, value offsets of input a, input b and the output, which inputs take a gradient
 # (bit 1: a, bit 2: b; constants take none; in a gradient program, bits 4 and 8 when the row is the first to write
-# a's or b's adjoint: see gradient_program) and the record's index
-KIND, OP, XA, XB, XY, NEED, REC = 0, 1, 2, 3, 4, 5, 6
-# kinds: records the replay skips (sources), 0-d unary and binary arithmetic done inline, and the rest
-SKIP, SCALAR_UNARY, SCALAR_BINARY, GENERAL = 0, 1, 2, 3
+# a's or b's adjoint: see gradient_program), the record's index and the output's size
+KIND, OP, XA, XB, XY, NEED, REC, SIZE = 0, 1, 2, 3, 4, 5, 6, 7
+# kinds: records the replay skips (sources), 0-d unary and binary arithmetic done inline, the rest, and what runs
+# straight from the row: elementwise unary and binary arithmetic over inputs of the output's size (no
+# broadcasting), views reading one contiguous run of their input (XA: the run's start; they never store a fresh
+# adjoint: theirs is zeroed up front), and sums or means of a whole input (SIZE: the input's size)
+SKIP, SCALAR_UNARY, SCALAR_BINARY, GENERAL, VECTOR_UNARY, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM = range(8)
 
 FRESH_A, FRESH_B = 4, 8
 
-NO_PROGRAM = np.zeros((0, 7), np.int64)   # what the eager sweep passes: walk the tape, not a program
+NO_PROGRAM = np.zeros((0, 8), np.int64)   # what the eager sweep passes: walk the tape, not a program
 NO_SPANS = np.zeros((0, 2), np.int64)     # the zeroed spans of NO_PROGRAM (value_and_grad_replay zeroes all)
 
 
 @njit(cache=True)
-def lower(ops, a, b, aux, off, n, base):
+def lower(ops, a, b, aux, off, ints, n, base):
     """The program of records [0, n)."""
-    prog = np.zeros((n, 7), np.int64)
+    prog = np.zeros((n, 8), np.int64)
     for i in range(n):
         o = ops[i]
         fam = o >> 6
@@ -40,6 +44,15 @@ def lower(ops, a, b, aux, off, n, base):
             kind = SCALAR_UNARY
         elif aux[i] == 0 and fam == op.BINARY:
             kind = SCALAR_BINARY
+        elif fam == op.UNARY:
+            kind = VECTOR_UNARY
+        elif (fam == op.BINARY and pa >= 0 and pb >= 0
+              and size_at(ints, aux[pa]) == size_at(ints, aux[i]) == size_at(ints, aux[pb])):
+            kind = VECTOR_BINARY
+        elif fam == op.STRIDED and is_contiguous_run(ints, aux[i]):
+            kind = VECTOR_SLICE
+        elif fam == op.REDUCE and is_summed(o) and size_at(ints, aux[i]) == 1:
+            kind = VECTOR_SUM
         prog[i, KIND] = kind
         prog[i, OP] = o
         prog[i, XA] = off[pa] if pa >= 0 else -1
@@ -47,6 +60,11 @@ def lower(ops, a, b, aux, off, n, base):
         prog[i, XY] = off[i]
         prog[i, NEED] = (1 if pa >= 0 and ops[pa] != op.CONST else 0) + (2 if pb >= 0 and ops[pb] != op.CONST else 0)
         prog[i, REC] = i
+        prog[i, SIZE] = size_at(ints, aux[i])
+        if kind == VECTOR_SLICE:
+            prog[i, XA] += ints[params_at(ints, aux[i])]
+        elif kind == VECTOR_SUM:
+            prog[i, SIZE] = size_at(ints, aux[pa])
     return prog
 
 
@@ -78,7 +96,7 @@ def gradient_program(prog, reached, ops, a, b, aux, ints, has_extra, base, n_val
                     written[r] = 1
         pa = a[i] - base if a[i] >= 0 else -1
         pb = b[i] - base if b[i] >= 0 else -1
-        if pa >= 0 and (back[t, NEED] & 1) != 0 and written[pa] == 0:
+        if pa >= 0 and (back[t, NEED] & 1) != 0 and written[pa] == 0 and back[t, KIND] != VECTOR_SLICE:
             back[t, NEED] |= FRESH_A
             fresh[pa] = 1
         if pb >= 0 and pb != pa and (back[t, NEED] & 2) != 0 and written[pb] == 0:

@@ -6,19 +6,21 @@ records check that values which steered Python while recording are still the sam
 replay.
 """
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange, types
+from numba.core.extending import intrinsic
 
 from . import opcodes as op
 from .common import params_at, size_at
-from .elementwise import binary_forward, binary_value, unary_forward, unary_value
+from .elementwise import binary_forward, binary_same_size_forward, binary_value, unary_forward, unary_value
 from .guard import guard_forward
 from .linalg import linalg_forward
 from .matmul import addmm_forward_input, matmul_forward
-from .movement import copy_slices_forward, gather_forward, reduce_forward, strided_forward
+from .movement import copy_slices_forward, gather_forward, pairwise_sum, reduce_forward, strided_forward
 from .layout import layout_forward
 from .nn import nn_forward
 from .order import order_forward
-from .program import KIND, NO_PROGRAM, OP, SCALAR_BINARY, SCALAR_UNARY, SKIP, XA, XB, XY
+from .program import (KIND, NO_PROGRAM, OP, SCALAR_BINARY, SCALAR_UNARY, SIZE, SKIP, VECTOR_BINARY, VECTOR_SLICE,
+                      VECTOR_SUM, VECTOR_UNARY, XA, XB, XY)
 from .sweep import reverse_sweep
 from .ternary import ternary_forward
 
@@ -27,7 +29,7 @@ REPLAYED = -1   # forward_replay's result when every guard held
 
 @njit(cache=True)
 def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base):
-    """Recompute records [0, n) in order, 0-d arithmetic straight from the trace's program rows (program.py);
+    """Recompute records [0, n) in order, the commonest kinds straight from the trace's program rows (program.py);
     return REPLAYED, or the index of the first guard that failed."""
     for i in range(n):
         kind = prog[i, KIND]
@@ -36,6 +38,19 @@ def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base):
             continue
         if kind == SCALAR_UNARY:
             vals[prog[i, XY]] = unary_value(prog[i, OP], vals[prog[i, XA]], const[i])
+            continue
+        if kind == VECTOR_UNARY:
+            unary_forward(prog[i, OP], prog[i, XA], prog[i, XY], prog[i, SIZE], const[i], vals)
+            continue
+        if kind == VECTOR_BINARY:
+            binary_same_size_forward(prog[i, OP], prog[i, XA], prog[i, XB], prog[i, XY], prog[i, SIZE], vals)
+            continue
+        if kind == VECTOR_SLICE:
+            xa, yo, size = prog[i, XA], prog[i, XY], prog[i, SIZE]
+            vals[yo:yo + size] = vals[xa:xa + size]
+            continue
+        if kind == VECTOR_SUM:
+            vals[prog[i, XY]] = pairwise_sum(vals, prog[i, XA], prog[i, SIZE]) * const[i]
             continue
         if kind == SKIP:
             continue
@@ -107,7 +122,7 @@ def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, int
     return status
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")   # in value_and_grad_table and replay_rows: a call boundary less (~0.25 us)
 def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base,
                           output, tables, custom_kernels):
     """Forward replay, then the gradient of the scalar record `output`: one compiled call per evaluation.
@@ -128,6 +143,75 @@ def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, i
     status, _, _, _ = reverse_sweep(output, output, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need,
                                     base, tables, True, custom_kernels)
     return REPLAYED, status
+
+
+# value_and_grad_table's table: per array argument of value_and_grad_replay, in its order, (address, rows, columns);
+# then n, base, output, and where in vals the kernel copies its input x (-1: the caller copies every input)
+_TABLE_ARRAYS = ((np.int64, 2), (np.int64, 2), (np.int64, 2), (np.int32, 1), (np.int64, 1), (np.int64, 1),
+                 (np.int64, 1), (np.int64, 1), (np.float64, 1), (np.uint8, 1), (np.int64, 1), (np.float64, 1),
+                 (np.float64, 1), (np.uint8, 1), (np.uint8, 2), (np.int64, 1))
+_TABLE_SCALARS = 3 * len(_TABLE_ARRAYS)
+TABLE_X_AT = _TABLE_SCALARS + 3
+
+
+def pack_arguments(args, x_at=-1):
+    """value_and_grad_replay's arguments as value_and_grad_table's table. The table holds raw addresses: whoever
+    keeps it must keep `args` alive too."""
+    arrays = args[:14] + args[17:]
+    table = np.zeros(TABLE_X_AT + 1, np.int64)
+    for k, (x, (dtype, ndim)) in enumerate(zip(arrays, _TABLE_ARRAYS)):
+        if x.dtype != dtype or x.ndim != ndim or not x.flags.c_contiguous:
+            raise TypeError(f"value_and_grad_table: argument {k} is a {x.ndim}-d {x.dtype} array"
+                            f"{'' if x.flags.c_contiguous else ' (not C-contiguous)'}, the table holds {ndim}-d "
+                            f"C-contiguous {np.dtype(dtype)}")
+        table[3 * k] = x.ctypes.data
+        table[3 * k + 1:3 * k + 1 + ndim] = x.shape
+    table[_TABLE_SCALARS:TABLE_X_AT] = args[14:17]
+    table[TABLE_X_AT] = x_at
+    return table
+
+
+@intrinsic
+def _address_as(typingctx, address, dtype):
+    """A pointer to `dtype` values at an integer address."""
+    pointer = types.CPointer(dtype.instance_type)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+    return pointer(types.int64, dtype), codegen
+
+
+@njit(cache=True, inline="always")
+def _vector(table, k, dtype):
+    return carray(_address_as(table[3 * k], dtype), (table[3 * k + 1],))
+
+
+@njit(cache=True, inline="always")
+def _matrix(table, k, dtype):
+    return carray(_address_as(table[3 * k], dtype), (table[3 * k + 1], table[3 * k + 2]))
+
+
+@njit(cache=True)
+def value_and_grad_table(table, x):
+    """value_and_grad_replay with its arguments in one table (pack_arguments): numba unboxes every array argument
+    of a call (~35 ns each, 0.6 us for value_and_grad_replay's 16, a fifth of a small trace's kernel), and a table
+    is one. Copies the input x (any strides) into vals first, unless the table says the caller did. Returns
+    REPLAYED, the failed guard's index (>= 0), or REPLAYED - the sweep's status when it failed."""
+    vals = _vector(table, 11, np.float64)
+    x_at = table[TABLE_X_AT]
+    if x_at >= 0:
+        vals[x_at:x_at + x.shape[0]] = x
+    s = _TABLE_SCALARS
+    failed, status = value_and_grad_replay(
+        _matrix(table, 0, np.int64), _matrix(table, 1, np.int64), _matrix(table, 2, np.int64),
+        _vector(table, 3, np.int32), _vector(table, 4, np.int64), _vector(table, 5, np.int64),
+        _vector(table, 6, np.int64), _vector(table, 7, np.int64), _vector(table, 8, np.float64),
+        _vector(table, 9, np.uint8), _vector(table, 10, np.int64), vals, _vector(table, 12, np.float64),
+        _vector(table, 13, np.uint8), table[s], table[s + 1], table[s + 2], _matrix(table, 14, np.uint8),
+        _vector(table, 15, np.int64))
+    if failed != REPLAYED or status == op.OK:
+        return failed
+    return REPLAYED - status
 
 
 @njit(cache=True, parallel=True)

@@ -5,16 +5,18 @@ from numba import njit
 from . import opcodes as op
 from .common import params_at, size_at
 from .custom import custom_backward
-from .elementwise import binary_backward, scalar_binary_backward, unary_adjoint, unary_backward
+from .elementwise import (binary_backward, binary_same_size_backward, scalar_binary_backward, unary_adjoint,
+                          unary_backward)
 from .layout import layout_backward
 from .linalg import linalg_backward
 from .matmul import matmul_backward
 from .nn import nn_backward
-from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward,
+from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward, sum_all_backward,
                        unbroadcast_add)
 from .ternary import ternary_backward
 from .order import order_backward
-from .program import FRESH_A, FRESH_B, KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, XA, XB, XY
+from .program import (FRESH_A, FRESH_B, KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, SIZE, VECTOR_BINARY,
+                      VECTOR_SLICE, VECTOR_SUM, VECTOR_UNARY, XA, XB, XY)
 
 
 @njit(cache=True, inline="always")
@@ -66,6 +68,34 @@ def _scalar_rows_backward(back, t, const, vals, adj):
     return t
 
 
+@njit(cache=True)
+def _vector_rows_backward(back, t, const, vals, adj):
+    """The VECTOR rows of a program (elementwise arithmetic, contiguous slices, whole sums) from row t on, up to the
+    first other row (returned): their kernels straight from the rows, without the sweep's checks and lookups per record (a program holds only records a
+    full sweep went through without error, and they do not change)."""
+    while t < back.shape[0]:
+        kind = back[t, KIND]
+        bits = back[t, NEED]
+        if kind == VECTOR_UNARY:
+            unary_backward(back[t, OP], back[t, XA], back[t, XY], back[t, SIZE], const[back[t, REC]], vals, adj,
+                           (bits & FRESH_A) != 0)
+        elif kind == VECTOR_BINARY:
+            binary_same_size_backward(back[t, OP], back[t, XA], back[t, XB], back[t, XY], back[t, SIZE],
+                                      (bits & 1) != 0, (bits & 2) != 0, (bits & FRESH_A) != 0,
+                                      (bits & FRESH_B) != 0, vals, adj)
+        elif kind == VECTOR_SLICE:
+            gx = adj[back[t, XA]:back[t, XA] + back[t, SIZE]]
+            gy = adj[back[t, XY]:back[t, XY] + back[t, SIZE]]
+            for k in range(gy.shape[0]):
+                gx[k] += gy[k]
+        elif kind == VECTOR_SUM:
+            sum_all_backward(back[t, XA], back[t, XY], back[t, SIZE], const[back[t, REC]], adj, (bits & FRESH_A) != 0)
+        else:
+            break
+        t += 1
+    return t
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
                   retain, custom_kernels):
@@ -79,8 +109,8 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     program; extra inputs not marked yet are zeroed before their kernel runs.
 
     tg.compile's later replays pass `back`, the program rows (see program.py) of the records a first full sweep
-    reached, in its order: the sweep then visits exactly those, 0-d arithmetic straight from the rows, and
-    ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
+    reached, in its order: the sweep then visits exactly those, the commonest kinds straight from the
+    rows, and ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
     of this function costs ~0.4 us of reference counting on its arrays: it must not run once per record.
 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
@@ -94,8 +124,14 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     fresh = 0
     while True:
         if rows > 0:
-            if t < rows and (back[t, KIND] == SCALAR_BINARY or back[t, KIND] == SCALAR_UNARY):
-                t = _scalar_rows_backward(back, t, const, vals, adj)
+            while t < rows:
+                kind = back[t, KIND]
+                if kind == SCALAR_BINARY or kind == SCALAR_UNARY:
+                    t = _scalar_rows_backward(back, t, const, vals, adj)
+                elif kind >= VECTOR_UNARY:
+                    t = _vector_rows_backward(back, t, const, vals, adj)
+                else:
+                    break
             if t == rows:
                 break
             i = back[t, REC]
