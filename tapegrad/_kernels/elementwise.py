@@ -655,18 +655,10 @@ def _unary_loops(o, x, y, c):
     """y[:] = f(x) (the replay's and, for the ops computed only here, eager's), with the commonest ops outside
     unary_value's per-element opcode chain, in loops that vectorise."""
     n = x.shape[0]
-    if o == op.MUL_SCALAR:
-        for k in range(n):
-            y[k] = x[k] * c
-    elif o == op.ADD_SCALAR:
-        for k in range(n):
-            y[k] = x[k] + c
-    elif o == op.RSUB_SCALAR:
-        for k in range(n):
-            y[k] = c - x[k]
-    elif o == op.SUB_SCALAR:
-        for k in range(n):
-            y[k] = x[k] - c
+    if o == op.MUL_SCALAR or o == op.ADD_SCALAR or o == op.SUB_SCALAR or o == op.RSUB_SCALAR:
+        binary = op.MUL if o == op.MUL_SCALAR else (op.ADD if o == op.ADD_SCALAR else
+                                                    (op.SUB if o == op.SUB_SCALAR else op.RSUB))
+        _scalar_operand_run(binary, x, c, y)
     elif o == op.POW_SCALAR and c == 2.0:
         for k in range(n):
             y[k] = x[k] * x[k]
@@ -880,29 +872,34 @@ def binary_backward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, need_a, need_b, 
 
 
 @njit(cache=True, inline="always")
+def _scalar_operand_run(o, x, z, y):
+    """y[:] = x (op) z for add/sub/rsub/mul/div and a scalar z (rsub: z - x): a plain loop per op, which LLVM
+    vectorises. Shared by the binary runs with one repeated operand and the unary ops with a Python scalar."""
+    if o == op.ADD:
+        for k in range(x.shape[0]):
+            y[k] = x[k] + z
+    elif o == op.SUB:
+        for k in range(x.shape[0]):
+            y[k] = x[k] - z
+    elif o == op.RSUB:
+        for k in range(x.shape[0]):
+            y[k] = z - x[k]
+    elif o == op.MUL:
+        for k in range(x.shape[0]):
+            y[k] = x[k] * z
+    else:
+        for k in range(x.shape[0]):
+            y[k] = x[k] / z
+
+
+@njit(cache=True, inline="always")
 def _arith_forward_run(o, ao, la, bo, lb, yo, n, vals):
     """vals[y] = vals[a] (op) vals[b] over n elements for add/sub/rsub/mul/div, each input contiguous (stride 1)
     or one repeated value (stride 0, not both): plain loops over slices that LLVM vectorises, with binary_value's
     arithmetic (IEEE division comes from the caller's numpy error model)."""
     y = vals[yo:yo + n]
     if lb == 0:
-        x = vals[ao:ao + n]
-        z = vals[bo]
-        if o == op.ADD:
-            for k in range(n):
-                y[k] = x[k] + z
-        elif o == op.SUB:
-            for k in range(n):
-                y[k] = x[k] - z
-        elif o == op.RSUB:
-            for k in range(n):
-                y[k] = z - x[k]
-        elif o == op.MUL:
-            for k in range(n):
-                y[k] = x[k] * z
-        else:
-            for k in range(n):
-                y[k] = x[k] / z
+        _scalar_operand_run(o, vals[ao:ao + n], vals[bo], y)
     elif la == 0:
         x = vals[ao]
         z = vals[bo:bo + n]
