@@ -606,6 +606,21 @@ def is_contiguous_run(ints, y_aux):
     return True
 
 
+@njit(cache=True, inline="always")
+def run_forward(xo, yo, n, vals):
+    """y = x[start:start + n] for a view that is one contiguous run (xo: the run's start; is_contiguous_run)."""
+    vals[yo:yo + n] = vals[xo:xo + n]
+
+
+@njit(cache=True, inline="always")
+def run_backward(xo, yo, n, adj):
+    """adj[x][start:start + n] += adj[y] for a view that is one contiguous run (xo: the run's start)."""
+    gx = adj[xo:xo + n]
+    gy = adj[yo:yo + n]
+    for k in range(n):
+        gx[k] += gy[k]
+
+
 @njit(cache=True)
 def strided_backward(ints, y_aux, xo, yo, adj):
     """y was read from x at offset + sum(i_k * stride_k): scatter-add adj[y] back (repeats accumulate)."""

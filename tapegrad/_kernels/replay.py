@@ -15,7 +15,8 @@ from .elementwise import binary_forward, binary_same_size_forward, binary_value,
 from .guard import guard_forward
 from .linalg import linalg_forward
 from .matmul import addmm_forward_input, matmul_forward
-from .movement import copy_slices_forward, gather_forward, pairwise_sum, reduce_forward, strided_forward
+from .movement import (copy_slices_forward, gather_forward, pairwise_sum, reduce_forward, run_forward,
+                       strided_forward)
 from .layout import layout_forward
 from .nn import nn_forward
 from .order import order_forward
@@ -46,8 +47,7 @@ def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base):
             binary_same_size_forward(prog[i, OP], prog[i, XA], prog[i, XB], prog[i, XY], prog[i, SIZE], vals)
             continue
         if kind == VECTOR_SLICE:
-            xa, yo, size = prog[i, XA], prog[i, XY], prog[i, SIZE]
-            vals[yo:yo + size] = vals[xa:xa + size]
+            run_forward(prog[i, XA], prog[i, XY], prog[i, SIZE], vals)
             continue
         if kind == VECTOR_SUM:
             vals[prog[i, XY]] = pairwise_sum(vals, prog[i, XA], prog[i, SIZE]) * const[i]

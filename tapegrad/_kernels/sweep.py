@@ -11,8 +11,8 @@ from .layout import layout_backward
 from .linalg import linalg_backward
 from .matmul import matmul_backward
 from .nn import nn_backward
-from .movement import (copy_slices_backward, gather_backward, reduce_backward, strided_backward, sum_all_backward,
-                       unbroadcast_add)
+from .movement import (copy_slices_backward, gather_backward, reduce_backward, run_backward, strided_backward,
+                       sum_all_backward, unbroadcast_add)
 from .ternary import ternary_backward
 from .order import order_backward
 from .program import (FRESH_A, FRESH_B, KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, SIZE, VECTOR_BINARY,
@@ -71,8 +71,8 @@ def _scalar_rows_backward(back, t, const, vals, adj):
 @njit(cache=True)
 def _vector_rows_backward(back, t, const, vals, adj):
     """The VECTOR rows of a program (elementwise arithmetic, contiguous slices, whole sums) from row t on, up to the
-    first other row (returned): their kernels straight from the rows, without the sweep's checks and lookups per record (a program holds only records a
-    full sweep went through without error, and they do not change)."""
+    first other row (returned): their kernels straight from the rows, without the sweep's checks and lookups per
+    record (a program holds only records a full sweep went through without error, and they do not change)."""
     while t < back.shape[0]:
         kind = back[t, KIND]
         bits = back[t, NEED]
@@ -84,10 +84,7 @@ def _vector_rows_backward(back, t, const, vals, adj):
                                       (bits & 1) != 0, (bits & 2) != 0, (bits & FRESH_A) != 0,
                                       (bits & FRESH_B) != 0, vals, adj)
         elif kind == VECTOR_SLICE:
-            gx = adj[back[t, XA]:back[t, XA] + back[t, SIZE]]
-            gy = adj[back[t, XY]:back[t, XY] + back[t, SIZE]]
-            for k in range(gy.shape[0]):
-                gx[k] += gy[k]
+            run_backward(back[t, XA], back[t, XY], back[t, SIZE], adj)
         elif kind == VECTOR_SUM:
             sum_all_backward(back[t, XA], back[t, XY], back[t, SIZE], const[back[t, REC]], adj, (bits & FRESH_A) != 0)
         else:
@@ -109,8 +106,8 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     program; extra inputs not marked yet are zeroed before their kernel runs.
 
     tg.compile's later replays pass `back`, the program rows (see program.py) of the records a first full sweep
-    reached, in its order: the sweep then visits exactly those, the commonest kinds straight from the
-    rows, and ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
+    reached, in its order: the sweep then visits exactly those, the commonest kinds straight from the rows, and
+    ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
     of this function costs ~0.4 us of reference counting on its arrays: it must not run once per record.
 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
