@@ -35,7 +35,7 @@ from .autograd import engine as _engine
 from .autograd.engine import HAND_OVER_MIN
 from .ops.inplace import LEAF_IN_PLACE
 from .autograd.function import FunctionCtx, _record as record_function_node
-from .tensor import Tensor, _handle, _wrap, source_gid
+from .tensor import Tensor, _handle, _wrap, leaf_handle_source, source_gid
 
 __all__ = ["compile", "value_and_grad", "grad", "vmap", "load_compiled", "CompiledFunction"]
 
@@ -201,6 +201,11 @@ class _Source:
         self.shape = t._data.shape
 
 
+class _TraceLocal(threading.local):
+    """A trace's per-thread state: working buffers, kernel table, lean call, hand-over pool (None until made)."""
+    work = lean = call = pool = None
+
+
 class Trace:
     """One recorded trace: the tape records of a call, where its inputs and outputs sit, and its guards."""
 
@@ -216,7 +221,7 @@ class Trace:
         self.sources = sources                # [_Source] re-read before each replay
         self.captured_leaves = captured_leaves  # [(gid, tensor)] outside tensors that require grad
         self.differentiable_inputs = differentiable_inputs
-        self.local = threading.local()
+        self.local = _TraceLocal()
         self.verified = False
         self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
@@ -233,7 +238,7 @@ class Trace:
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""
-        work = getattr(self.local, "work", None)
+        work = self.local.work
         if work is None:
             # replaying a sort (say) rewrites its permutation in the int table, so each thread needs its own
             ints = self.ints.copy() if self.writes_ints else self.ints
@@ -284,7 +289,7 @@ class Trace:
         hand over, see handover_entry) or None if a guard failed. A thread's first call builds its kernel arguments
         as one table (replay.pack_arguments), once the records the sweep reaches are known: found by a full sweep on
         the trace's first call."""
-        lean = getattr(self.local, "lean", None)
+        lean = self.local.lean
         entry = None
         if lean is None:
             vals, adj, need, ints = self.buffers()
@@ -315,7 +320,7 @@ class Trace:
         to the kernel only once nothing refers to it any more, so a caller that keeps one call's gradients while
         making the next gets a second buffer; while both are held (None), the gradients are copied out of the
         trace's own buffer."""
-        pool = getattr(self.local, "pool", None)
+        pool = self.local.pool
         if pool is None:
             pool = self.local.pool = []
         for entry in pool:
@@ -582,15 +587,24 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         last = self._last
+        if last is not None and not kwargs:
+            call = last[0].local.call
+            if call:
+                result = call(args)
+                if result is not None and result is not _GUARD_FAILED:
+                    self.stats.replays += 1
+                    return result
+                return self._call(args, kwargs, last, result)
+        return self._call(args, kwargs, last, None)
+
+    def _call(self, args, kwargs, last, lean_result):
+        """A call the lean call of the last call's trace (`last`) did not answer (lean_result: its answer, None or
+        _GUARD_FAILED)."""
         tried = None     # the last call's trace, if its guards just failed: not worth replaying twice
         if last is not None and not kwargs:
             trace, expected = last
-            call = getattr(trace.local, "call", None)
-            result = call(args) if call else None
-            if result is not None:
-                if result is not _GUARD_FAILED:
-                    self.stats.replays += 1
-                    return result
+            call = trace.local.call
+            if lean_result is _GUARD_FAILED:
                 tried = trace
             elif len(args) == len(expected):
                 # the signature check of _signature, for the common call: the same float tensor shapes as last time
@@ -656,82 +670,80 @@ class CompiledFunction:
     def _lean_call(self, trace, expected):
         """A verified value-and-grad trace's whole call as one Python function for this thread: check each argument
         against the last call's, copy it in, run the kernel, cut out and wrap the results. On small functions the
-        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~3 us around it), and
-        this is that Python with everything per trace worked out once. It returns None when the arguments do not
-        match (the general path takes over) and _GUARD_FAILED when a guard failed. False (never tried again) for a
-        trace that re-reads outside tensors on every call, which the general path does.
+        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~3 us around it), so
+        the function is generated for the trace (as dataclasses generates __init__): one straight line per
+        argument and per result, no loops, no unpacking, no calls to make a handle. It returns None when the
+        arguments do not match (the general path takes over) and _GUARD_FAILED when a guard failed. False (never
+        tried again) for a trace that re-reads outside tensors on every call, which the general path does.
 
         A trace not verified yet (no call so far had inputs other than the recorded ones) gets a call that takes
         only the very arrays recorded, unchanged, as _verify lets through unchecked: a loop over the same inputs
         never verifies, and would otherwise pay the general path on every call. Anything else goes the general
         way, which verifies; the verified trace then gets its own lean call."""
-        lean = getattr(trace.local, "lean", None)
+        lean = trace.local.lean
         if lean is None or trace.sources or trace.vag_plan is None:
             return False
         vals, adj, kernel_args, kernel, table = lean
         _, _, many, views, (value_slot, grad_slots) = trace.vag_plan
-        # the cuts of this thread's buffers, as functions of nothing
-        take_value = _bound_taker(vals, *value_slot)
-        take_grads = [_bound_taker(adj, *slot) for slot in grad_slots]
-        take0 = take_grads[0]
-        take1 = take_grads[1] if len(take_grads) == 2 else None
-        grad_only = self.grad_only
-        nargs = len(expected)
         unverified = not trace.verified
-        # per argument: the recorded array and version (unverified: only that very array, which has the recorded
-        # shape and dtype, unchanged) or the expected shape and dtype, then where its values go
-        loads = [(data if unverified else None, version, shape, dtype, rg, o, stop, ndim)
-                 for (data, version, _), (shape, dtype, rg), (o, stop, ndim)
-                 in zip(trace.recorded_inputs or [(None, 0, None)] * nargs, expected, trace.input_spans)]
-        # the kernel copies the first float64 vector argument in itself (ndim -1 below), a numpy copy less
+        scope = {"Tensor": Tensor, "_new_object": object.__new__, "trace": trace, "kernel": kernel, "vals": vals,
+                 "REPLAYED": REPLAYED, "_failed": _failed, "_GUARD_FAILED": _GUARD_FAILED, "x": _NO_INPUT}
+        lines = [f"if len(args) != {len(expected)}: return None"]
+        if unverified:      # verified since: the general path builds that trace's call
+            lines.append("if trace.recorded_inputs is None: return None")
+        recorded = trace.recorded_inputs or [(None, 0, None)] * len(expected)
+        vector_in_kernel = views is None    # the kernel copies the first float64 vector in itself: a numpy copy less
+        for k, ((data, version, _), (shape, dtype, rg), (o, stop, ndim)) in enumerate(
+                zip(recorded, expected, trace.input_spans)):
+            t, d = f"t{k}", f"d{k}"
+            scope.update({f"data{k}": data, f"shape{k}": shape, f"dtype{k}": dtype})
+            lines += [f"{t} = args[{k}]",
+                      f"if {t}.__class__ is not Tensor or {t}._rg != {bool(rg)}: return None",
+                      f"{d} = {t}._data"]
+            if unverified:      # only the very array recorded, unchanged: it has the recorded shape and dtype
+                lines.append(f"if {d} is not data{k} or {t}._version != {version}: return None")
+            else:
+                lines.append(f"if {d}.shape != shape{k} or {d}.dtype is not dtype{k} and {d}.dtype != dtype{k}: "
+                             "return None")
+            if o < 0:
+                continue
+            if vector_in_kernel and ndim == 1 and dtype == _F64:
+                vector_in_kernel = False
+                table = pack_arguments(kernel_args, o)
+                lines.append(f"x = {d}")
+            elif ndim == 0:
+                lines.append(f"vals[{o}] = {d}")
+            else:
+                lines.append(f"vals[{o}:{stop}] = {d}" + (".reshape(-1)" if ndim > 1 else ""))
+        scope["table"] = table
         if views is None:
-            for k, (data, version, shape, dtype, rg, o, stop, ndim) in enumerate(loads):
-                if ndim == 1 and dtype == _F64 and o >= 0:
-                    loads[k] = (data, version, shape, dtype, rg, o, stop, -1)
-                    table = pack_arguments(kernel_args, o)
-                    break
-
-        def call(args):
-            if len(args) != nargs:
-                return None
-            if unverified and trace.recorded_inputs is None:   # verified since: the general path builds that call
-                return None
-            x = _NO_INPUT
-            for t, (data, version, shape, dtype, rg, o, stop, ndim) in zip(args, loads):
-                if t.__class__ is not Tensor or t._rg != rg:
-                    return None
-                d = t._data
-                if unverified:
-                    if d is not data or t._version != version:
-                        return None
-                elif d.shape != shape or d.dtype != dtype:
-                    return None
-                if o >= 0:
-                    if ndim < 0:
-                        x = d
-                    elif ndim == 0:
-                        vals[o] = d
-                    else:
-                        vals[o:stop] = d if ndim == 1 else d.reshape(-1)
-            if views is None:
-                result = kernel(table, x)
-            else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
+            lines += ["result = kernel(table, x)",
+                      "if result != REPLAYED and _failed(result): return _GUARD_FAILED"]
+            for j, slot in enumerate(grad_slots):
+                scope[f"take{j}"] = _bound_taker(adj, *slot)
+                lines.append(leaf_handle_source(f"g{j}", f"take{j}()"))
+            grads = [f"g{j}" for j in range(len(grad_slots))]
+        else:       # large float64 gradients: handed over as views when a buffer is free (Trace.handover_entry)
+            def gradients(x):
                 entry = trace.handover_entry(lean)
                 result = kernel(table if entry is None else entry[1], x)
-            if result != REPLAYED and _failed(result):
-                return _GUARD_FAILED
-            if views is not None:
-                grads = [_handle(g, -1, None, False)
-                         for g in _gradient_views(adj if entry is None else entry[0], views, entry is None)]
-                grads = tuple(grads) if many else grads[0]
-            elif not many:
-                grads = _handle(take0(), -1, None, False)
-            elif take1 is not None:       # two gradients, the commonest tuple: no comprehension
-                grads = (_handle(take0(), -1, None, False), _handle(take1(), -1, None, False))
-            else:
-                grads = tuple([_handle(take(), -1, None, False) for take in take_grads])
-            return grads if grad_only else (_handle(take_value(), -1, None, False), grads)
-
+                if result != REPLAYED and _failed(result):
+                    return None
+                return [_wrap(g) for g in _gradient_views(adj if entry is None else entry[0], views, entry is None)]
+            scope["gradients"] = gradients
+            lines += ["grads = gradients(x)",
+                      "if grads is None: return _GUARD_FAILED"]
+            grads = [f"grads[{j}]" for j in range(len(views))]
+        grads = f"({', '.join(grads)},)" if many else grads[0]
+        if self.grad_only:
+            lines.append(f"return {grads}")
+        else:
+            scope["take_value"] = _bound_taker(vals, *value_slot)
+            lines += [leaf_handle_source("value", "take_value()"), f"return value, {grads}"]
+        source = "def call(args):\n" + "".join(f"    {line}\n" for line in lines)
+        exec(source, scope)     # noqa: S102 - the source is built above from numbers and fixed names only
+        call = scope["call"]
+        call.source = source
         call.unverified = unverified
         return call
 

@@ -652,7 +652,11 @@ def test_the_unverified_lean_call_takes_no_recorded_tensor_whose_requires_grad_c
     assert cf.stats.traces == 2
 
 
-@pytest.mark.parametrize("kind", ["one argument", "two arguments", "grad only", "one of two"])
+def _mixed_ranks(s, m, unread, v):
+    return s * (m * m).sum() + (m.sum(0) * v).sum() + s * s
+
+
+@pytest.mark.parametrize("kind", ["one argument", "two arguments", "grad only", "one of two", "mixed ranks"])
 def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and_lets_other_calls_through(kind):
     """After its first check against eager, a value-and-grad trace is called through one Python function built
     for it (per thread). It must give eager's results on every new value, and hand every call it cannot take
@@ -666,6 +670,8 @@ def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and
         "two arguments": (two, (0, 1), lambda v: (_t(v), _t(v[::-1] * 0.5))),
         "grad only": (_rosenbrock, 0, lambda v: (_t(v),)),
         "one of two": (two, 1, lambda v: (_t(v), _t(v[::-1] * 0.5))),
+        # a 0-d tensor, a matrix, an argument the function never reads (zero gradient) and a vector
+        "mixed ranks": (_mixed_ranks, (0, 1, 2, 3), lambda v: (_t(v[0]), _t(np.outer(v[:2], v)), _t(v), _t(v))),
     }[kind]
     transform = tg.grad if kind == "grad only" else tg.value_and_grad
     cf = tg.compile(transform(fn, argnums=argnums))
@@ -691,14 +697,28 @@ def test_a_verified_value_and_grad_trace_gets_a_lean_call_that_matches_eager_and
     check(tuple(tg.tensor(a.numpy(), dtype=tg.float32) for a in make(rng.uniform(-2, 2, size=6))))  # dtype
     check(tuple(_t(a.numpy(), rg=True) for a in make(rng.uniform(-2, 2, size=6))))          # requires_grad
     assert cf.stats.traces == 4
-    if kind in ("two arguments", "one of two"):
-        x, _ = make(rng.uniform(-2, 2, size=6))
+    if kind in ("two arguments", "one of two", "mixed ranks"):
+        x = make(rng.uniform(-2, 2, size=6))[0]
         _same_outcome(cf, eager, (x, 0.5))                         # a Python number: eager's error
         _same_outcome(cf, eager, (x,))                             # an argument short: eager's error
     else:
         _same_outcome(cf, eager, ())                               # no arguments: eager's error
     check(make(rng.uniform(-2, 2, size=6)))                            # and back to the first trace
     assert cf.stats.traces == 4
+
+
+def test_the_lean_call_makes_result_handles_like_wrap():
+    """The lean call writes handle creation out inline (tensor.leaf_handle_source): every slot must be set, to
+    what _wrap sets, or a result would raise or misbehave far from here."""
+    from tapegrad.tensor import _wrap, leaf_handle_source
+    data = np.arange(3.0)
+    scope = {"Tensor": tg.Tensor, "_new_object": object.__new__, "data": data}
+    exec(leaf_handle_source("made", "data"), scope)
+    made, wrapped = scope["made"], _wrap(data)
+    for name in tg.Tensor.__slots__:
+        if name != "__weakref__":
+            assert getattr(made, name) is getattr(wrapped, name) or getattr(made, name) == getattr(wrapped, name)
+    assert made.is_leaf and not made.requires_grad and made.grad is None and made._version == 0
 
 
 def _same_outcome(compiled, eager, args):
