@@ -688,7 +688,8 @@ class CompiledFunction:
         unverified = not trace.verified
         scope = {"Tensor": Tensor, "_new_object": object.__new__, "trace": trace, "kernel": kernel, "vals": vals,
                  "REPLAYED": REPLAYED, "_failed": _failed, "_GUARD_FAILED": _GUARD_FAILED, "x": _NO_INPUT}
-        lines = [f"if len(args) != {len(expected)}: return None"]
+        names = [f"t{k}" for k in range(len(expected))]
+        lines = ["try:", f"    {', '.join(names)}, = args", "except ValueError:", "    return None"]
         if unverified:      # verified since: the general path builds that trace's call
             lines.append("if trace.recorded_inputs is None: return None")
         recorded = trace.recorded_inputs or [(None, 0, None)] * len(expected)
@@ -697,8 +698,7 @@ class CompiledFunction:
                 zip(recorded, expected, trace.input_spans)):
             t, d = f"t{k}", f"d{k}"
             scope.update({f"data{k}": data, f"shape{k}": shape, f"dtype{k}": dtype})
-            lines += [f"{t} = args[{k}]",
-                      f"if {t}.__class__ is not Tensor or {t}._rg != {bool(rg)}: return None",
+            lines += [f"if {t}.__class__ is not Tensor or {t}._rg != {bool(rg)}: return None",
                       f"{d} = {t}._data"]
             if unverified:      # only the very array recorded, unchanged: it has the recorded shape and dtype
                 lines.append(f"if {d} is not data{k} or {t}._version != {version}: return None")
