@@ -670,11 +670,12 @@ class CompiledFunction:
     def _lean_call(self, trace, expected):
         """A verified value-and-grad trace's whole call as one Python function for this thread: check each argument
         against the last call's, copy it in, run the kernel, cut out and wrap the results. On small functions the
-        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~3 us around it), so
+        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~2 us around it), so
         the function is generated for the trace (as dataclasses generates __init__): one straight line per
-        argument and per result, no loops, no unpacking, no calls to make a handle. It returns None when the
-        arguments do not match (the general path takes over) and _GUARD_FAILED when a guard failed. False (never
-        tried again) for a trace that re-reads outside tensors on every call, which the general path does.
+        argument and per result, no loops, no calls to make a handle (~0.6 us less than the loop it replaced).
+        It returns None when the arguments do not match (the general path takes over) and _GUARD_FAILED when a
+        guard failed. False (never tried again) for a trace that re-reads outside tensors on every call, which
+        the general path does.
 
         A trace not verified yet (no call so far had inputs other than the recorded ones) gets a call that takes
         only the very arrays recorded, unchanged, as _verify lets through unchecked: a loop over the same inputs
@@ -696,7 +697,7 @@ class CompiledFunction:
         vector_in_kernel = views is None    # the kernel copies the first float64 vector in itself: a numpy copy less
         for k, ((data, version, _), (shape, dtype, rg), (o, stop, ndim)) in enumerate(
                 zip(recorded, expected, trace.input_spans)):
-            t, d = f"t{k}", f"d{k}"
+            t, d = names[k], f"d{k}"
             scope.update({f"data{k}": data, f"shape{k}": shape, f"dtype{k}": dtype})
             lines += [f"if {t}.__class__ is not Tensor or {t}._rg != {bool(rg)}: return None",
                       f"{d} = {t}._data"]
