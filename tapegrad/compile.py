@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _dtypes
 from ._kernels import opcodes as op
-from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower
+from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower, runs_from_rows
 from ._kernels.replay import (REPLAYED, forward_replay, pack_arguments, replay_rows, reverse_from,
                               value_and_grad_table)
 from ._tape import Tape, _state
@@ -1028,7 +1028,8 @@ def _vmap_compiled(cf, args, mapped, rows):
         replay_rows(trace.prog, trace.back, trace.zero, *trace.records, trace.ints, template, inputs,
                     np.array(load, np.int64).reshape(-1, 3), results, np.array(store, np.int64).reshape(-1, 4),
                     trace.n, trace.base, trace.outputs[0][0] - trace.base, _TABLES, custom_kernels(), with_grad,
-                    chunks, status, np.nan if _engine.POISON_ADJOINTS else 0.0)
+                    runs_from_rows(trace.prog, trace.back), chunks, status,
+                    np.nan if _engine.POISON_ADJOINTS else 0.0)
     cf.stats.replays += rows
     # every row's results at once, as a row-by-row loop then np.stack would give them
     stacked = [results[s:s + rows * math.prod(shape)].reshape(rows, *shape).astype(dtype, copy=False)

@@ -773,17 +773,21 @@ def test_a_gradient_program_is_right_when_both_inputs_of_a_row_are_one_tensor(f)
         _check_gradient_program(compiled, vag, [x], rng)
 
 
-@pytest.mark.parametrize("f,kinds", [
-    (lambda x: (x[1:3] * x[2:4]).sum() + x[0].mean(), {"slice", "sum", "binary"}),
-    (lambda x: x[:, 1:].sum() + (1.0 - x[2:]).sum(), {"slice", "sum", "unary"}),    # a strided view, then a run
-    (lambda x: x[2].sum() * 3.0, {"slice", "sum"}),                   # only a slice reads x: the rest stays zero
-    (lambda x: x.sum(0, keepdim=True).sum() + x.mean(), {"sum"}),
-], ids=["runs of rows", "columns then rows", "one row", "sums"])
-def test_gradient_programs_run_slices_and_whole_sums_straight_from_their_rows(f, kinds):
+@pytest.mark.parametrize("f,kinds,rows_only", [
+    (lambda x: (x[1:3] * x[2:4]).sum() + x[0].mean(), {"slice", "sum", "binary"}, True),
+    (lambda x: x[:, 1:].sum() + (1.0 - x[2:]).sum(), {"slice", "sum", "unary"}, False),   # a strided view, a run
+    (lambda x: x[2].sum() * 3.0, {"slice", "sum"}, True),             # only a slice reads x: the rest stays zero
+    (lambda x: x.sum(0, keepdim=True).sum() + x.mean(), {"sum"}, False),
+    (lambda x: (x * x).sum() * x[0, 0] - x[1, 2], {"sum", "binary"}, True),   # 0-d rows between vector rows
+], ids=["runs of rows", "columns then rows", "one row", "sums", "0-d and vector rows"])
+def test_gradient_programs_run_slices_and_whole_sums_straight_from_their_rows(f, kinds, rows_only):
     """Views that read one contiguous run of their input and sums of a whole tensor run straight from their program
     rows: a slice adds into an adjoint zeroed up front, a whole sum stores its first write. Over nan adjoints,
-    the gradients equal eager's, also where no row writes (the part of x no slice reads)."""
-    from tapegrad._kernels.program import KIND, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM, VECTOR_UNARY
+    the gradients equal eager's, also where no row writes (the part of x no slice reads). A trace made only of
+    such rows (and 0-d arithmetic) runs them in the value-and-gradient kernel itself, without the forward
+    replay's and the sweep's loops: the same checks cover that path."""
+    from tapegrad._kernels.program import KIND, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM, VECTOR_UNARY, runs_from_rows
+    from tapegrad._kernels.replay import _TABLE_ROWS_ONLY
     rng = np.random.default_rng(5)
     vag = tg.value_and_grad(f)
     compiled = tg.compile(vag)
@@ -797,6 +801,8 @@ def test_gradient_programs_run_slices_and_whole_sums_straight_from_their_rows(f,
     trace = next(iter(compiled.traces.values()))[0]
     names = {VECTOR_SLICE: "slice", VECTOR_SUM: "sum", VECTOR_UNARY: "unary", VECTOR_BINARY: "binary"}
     assert kinds <= {names.get(k) for k in trace.back[:, KIND]}
+    assert runs_from_rows(trace.prog, trace.back) == rows_only
+    assert trace.local.lean[4][_TABLE_ROWS_ONLY] == rows_only     # what the kernel is told
     assert compiled.stats.traces == 1 and compiled.stats.eager_calls == 0
 
 

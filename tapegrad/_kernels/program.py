@@ -28,6 +28,13 @@ NO_PROGRAM = np.zeros((0, 8), np.int64)   # what the eager sweep passes: walk th
 NO_SPANS = np.zeros((0, 2), np.int64)     # the zeroed spans of NO_PROGRAM (value_and_grad_replay zeroes all)
 
 
+def runs_from_rows(prog, back):
+    """Whether a trace's forward program and its gradient program (known: not NO_PROGRAM) hold no GENERAL row:
+    then value_and_grad_replay runs both straight from the rows, without the forward replay's and the sweep's
+    per-record dispatch (and without their calls: ~0.25 us of a small trace's ~1.3 us). Worked out once per trace."""
+    return bool(back.shape[0] > 0 and not np.any(prog[:, KIND] == GENERAL) and not np.any(back[:, KIND] == GENERAL))
+
+
 @njit(cache=True)
 def lower(ops, a, b, aux, off, ints, n, base):
     """The program of records [0, n)."""

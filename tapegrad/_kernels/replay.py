@@ -21,11 +21,33 @@ from .layout import layout_forward
 from .nn import nn_forward
 from .order import order_forward
 from .program import (KIND, NO_PROGRAM, OP, SCALAR_BINARY, SCALAR_UNARY, SIZE, SKIP, VECTOR_BINARY, VECTOR_SLICE,
-                      VECTOR_SUM, VECTOR_UNARY, XA, XB, XY)
-from .sweep import reverse_sweep
+                      VECTOR_SUM, VECTOR_UNARY, XA, XB, XY, runs_from_rows)
+from .sweep import program_rows_backward, reverse_sweep
 from .ternary import ternary_forward
 
 REPLAYED = -1   # forward_replay's result when every guard held
+
+
+@njit(cache=True, inline="always")
+def forward_row(prog, i, const, vals):
+    """Recompute record i straight from its program row (program.py); False for a GENERAL row, which needs the
+    record's family kernel."""
+    kind = prog[i, KIND]
+    if kind == SCALAR_BINARY:
+        vals[prog[i, XY]] = binary_value(prog[i, OP], vals[prog[i, XA]], vals[prog[i, XB]])
+    elif kind == SCALAR_UNARY:
+        vals[prog[i, XY]] = unary_value(prog[i, OP], vals[prog[i, XA]], const[i])
+    elif kind == VECTOR_UNARY:
+        unary_forward(prog[i, OP], prog[i, XA], prog[i, XY], prog[i, SIZE], const[i], vals)
+    elif kind == VECTOR_BINARY:
+        binary_same_size_forward(prog[i, OP], prog[i, XA], prog[i, XB], prog[i, XY], prog[i, SIZE], vals)
+    elif kind == VECTOR_SLICE:
+        run_forward(prog[i, XA], prog[i, XY], prog[i, SIZE], vals)
+    elif kind == VECTOR_SUM:
+        vals[prog[i, XY]] = pairwise_sum(vals, prog[i, XA], prog[i, SIZE]) * const[i]
+    elif kind != SKIP:
+        return False
+    return True
 
 
 @njit(cache=True)
@@ -33,26 +55,7 @@ def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base):
     """Recompute records [0, n) in order, the commonest kinds straight from the trace's program rows (program.py);
     return REPLAYED, or the index of the first guard that failed."""
     for i in range(n):
-        kind = prog[i, KIND]
-        if kind == SCALAR_BINARY:
-            vals[prog[i, XY]] = binary_value(prog[i, OP], vals[prog[i, XA]], vals[prog[i, XB]])
-            continue
-        if kind == SCALAR_UNARY:
-            vals[prog[i, XY]] = unary_value(prog[i, OP], vals[prog[i, XA]], const[i])
-            continue
-        if kind == VECTOR_UNARY:
-            unary_forward(prog[i, OP], prog[i, XA], prog[i, XY], prog[i, SIZE], const[i], vals)
-            continue
-        if kind == VECTOR_BINARY:
-            binary_same_size_forward(prog[i, OP], prog[i, XA], prog[i, XB], prog[i, XY], prog[i, SIZE], vals)
-            continue
-        if kind == VECTOR_SLICE:
-            run_forward(prog[i, XA], prog[i, XY], prog[i, SIZE], vals)
-            continue
-        if kind == VECTOR_SUM:
-            vals[prog[i, XY]] = pairwise_sum(vals, prog[i, XA], prog[i, SIZE]) * const[i]
-            continue
-        if kind == SKIP:
+        if forward_row(prog, i, const, vals):
             continue
         o = ops[i]
         fam = o >> 6
@@ -124,14 +127,19 @@ def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, int
 
 @njit(cache=True, inline="always")   # in value_and_grad_table and replay_rows: a call boundary less (~0.25 us)
 def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base,
-                          output, tables, custom_kernels):
+                          output, tables, custom_kernels, rows_only):
     """Forward replay, then the gradient of the scalar record `output`: one compiled call per evaluation.
     `back`: the gradient program (program.gradient_program) of the records a first sweep reached, with `zero`,
     the adjoint spans it needs zeroed; or NO_PROGRAM for a full sweep, after which `need` marks the records
-    reached. Returns (REPLAYED or the failed guard's index, the sweep status)."""
-    failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
-    if failed != REPLAYED:
-        return failed, op.OK
+    reached. `rows_only` (program.runs_from_rows): both programs run straight from their rows, here, without
+    calling the forward replay or the sweep. Returns (REPLAYED or the failed guard's index, the sweep status)."""
+    if rows_only:
+        for i in range(n):
+            forward_row(prog, i, const, vals)
+    else:
+        failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
+        if failed != REPLAYED:
+            return failed, op.OK
     if back.shape[0] == 0:
         adj[:] = 0.0
         need[:] = 0
@@ -140,25 +148,32 @@ def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, i
         for k in range(zero.shape[0]):
             adj[zero[k, 0]:zero[k, 1]] = 0.0
     adj[off[output]] = 1.0
+    if rows_only:
+        t = 0
+        while t < back.shape[0]:
+            t = program_rows_backward(back, t, const, vals, adj) + 1    # it stops only at SKIP rows (sources)
+        return REPLAYED, op.OK
     status, _, _, _ = reverse_sweep(output, output, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need,
                                     base, tables, True, custom_kernels)
     return REPLAYED, status
 
 
 # value_and_grad_table's table: per array argument of value_and_grad_replay, in its order, (address, rows, columns);
-# then n, base, output, and where in vals the kernel copies its input x (-1: the caller copies every input)
+# then n, base, output, where in vals the kernel copies its input x (-1: the caller copies every input), and
+# whether the trace runs from its program rows only (program.runs_from_rows)
 _TABLE_ARRAYS = ((np.int64, 2), (np.int64, 2), (np.int64, 2), (np.int32, 1), (np.int64, 1), (np.int64, 1),
                  (np.int64, 1), (np.int64, 1), (np.float64, 1), (np.uint8, 1), (np.int64, 1), (np.float64, 1),
                  (np.float64, 1), (np.uint8, 1), (np.uint8, 2), (np.int64, 1))
 _TABLE_SCALARS = 3 * len(_TABLE_ARRAYS)
 TABLE_X_AT = _TABLE_SCALARS + 3
+_TABLE_ROWS_ONLY = _TABLE_SCALARS + 4
 
 
 def pack_arguments(args, x_at=-1):
     """value_and_grad_replay's arguments as value_and_grad_table's table. The table holds raw addresses: whoever
     keeps it must keep `args` alive too."""
     arrays = args[:14] + args[17:]
-    table = np.zeros(TABLE_X_AT + 1, np.int64)
+    table = np.zeros(_TABLE_ROWS_ONLY + 1, np.int64)
     for k, (x, (dtype, ndim)) in enumerate(zip(arrays, _TABLE_ARRAYS)):
         if x.dtype != dtype or x.ndim != ndim or not x.flags.c_contiguous:
             raise TypeError(f"value_and_grad_table: argument {k} is a {x.ndim}-d {x.dtype} array"
@@ -168,6 +183,7 @@ def pack_arguments(args, x_at=-1):
         table[3 * k + 1:3 * k + 1 + ndim] = x.shape
     table[_TABLE_SCALARS:TABLE_X_AT] = args[14:17]
     table[TABLE_X_AT] = x_at
+    table[_TABLE_ROWS_ONLY] = runs_from_rows(args[0], args[1])
     return table
 
 
@@ -208,7 +224,7 @@ def value_and_grad_table(table, x):
         _vector(table, 6, np.int64), _vector(table, 7, np.int64), _vector(table, 8, np.float64),
         _vector(table, 9, np.uint8), _vector(table, 10, np.int64), vals, _vector(table, 12, np.float64),
         _vector(table, 13, np.uint8), table[s], table[s + 1], table[s + 2], _matrix(table, 14, np.uint8),
-        _vector(table, 15, np.int64))
+        _vector(table, 15, np.int64), table[_TABLE_ROWS_ONLY] != 0)
     if failed != REPLAYED or status == op.OK:
         return failed
     return REPLAYED - status
@@ -216,7 +232,7 @@ def value_and_grad_table(table, x):
 
 @njit(cache=True, parallel=True)
 def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, template, inputs, load, results, store, n,
-                base, output, tables, custom_kernels, with_grad, chunks, status, adj_fill):
+                base, output, tables, custom_kernels, with_grad, rows_only, chunks, status, adj_fill):
     """tg.vmap: replay the trace once per row on all cores. Each of `chunks` chunks of rows works in its own
     cache-sized scratch: per row, `template` (the trace's values with the unmapped arguments loaded) is copied in,
     then each mapped argument's row: load[k] = (place in vals, start in `inputs`, length), row r's values at
@@ -236,7 +252,7 @@ def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, templ
                 vals[o:o + length] = inputs[start:start + length]
             if with_grad:
                 failed = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals,
-                                               adj, need, n, base, output, tables, custom_kernels)[0]
+                                               adj, need, n, base, output, tables, custom_kernels, rows_only)[0]
             else:
                 failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
             status[r] = failed

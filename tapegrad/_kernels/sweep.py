@@ -93,6 +93,21 @@ def _vector_rows_backward(back, t, const, vals, adj):
     return t
 
 
+@njit(cache=True, inline="always")
+def program_rows_backward(back, t, const, vals, adj):
+    """A gradient program's rows from row t on while they run straight from the row (0-d arithmetic and the
+    VECTOR kinds); returns the first row that does not (back.shape[0] at the end)."""
+    while t < back.shape[0]:
+        kind = back[t, KIND]
+        if kind == SCALAR_BINARY or kind == SCALAR_UNARY:
+            t = _scalar_rows_backward(back, t, const, vals, adj)
+        elif kind >= VECTOR_UNARY:
+            t = _vector_rows_backward(back, t, const, vals, adj)
+        else:
+            break
+    return t
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
                   retain, custom_kernels):
@@ -121,14 +136,7 @@ def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, 
     fresh = 0
     while True:
         if rows > 0:
-            while t < rows:
-                kind = back[t, KIND]
-                if kind == SCALAR_BINARY or kind == SCALAR_UNARY:
-                    t = _scalar_rows_backward(back, t, const, vals, adj)
-                elif kind >= VECTOR_UNARY:
-                    t = _vector_rows_backward(back, t, const, vals, adj)
-                else:
-                    break
+            t = program_rows_backward(back, t, const, vals, adj)
             if t == rows:
                 break
             i = back[t, REC]
