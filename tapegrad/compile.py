@@ -670,7 +670,7 @@ class CompiledFunction:
     def _lean_call(self, trace, expected):
         """A verified value-and-grad trace's whole call as one Python function for this thread: check each argument
         against the last call's, copy it in, run the kernel, cut out and wrap the results. On small functions the
-        Python around the kernel is most of a call (a Rosenbrock step: ~1.2 us of kernel, ~2 us around it), so
+        Python around the kernel is most of a call (a Rosenbrock step: ~1.1 us of kernel, ~2 us around it), so
         the function is generated for the trace (as dataclasses generates __init__): one straight line per
         argument and per result, no loops, no calls to make a handle (~0.6 us less than the loop it replaced).
         It returns None when the arguments do not match (the general path takes over) and _GUARD_FAILED when a
