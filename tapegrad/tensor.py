@@ -296,7 +296,8 @@ def _handle(data, gid, seg, requires_grad):
 
 def leaf_handle_source(name, data):
     """Python statements making `name` the handle _wrap(data) returns, for generated code that creates handles
-    without a call (tg.compile's lean call: a frame is a third of a handle's cost). Sets every slot _handle sets."""
+    without a call (tg.compile's lean call: a frame is a third of a handle's cost). Sets every slot _handle sets;
+    the code runs with `Tensor` and `_new_object` (object.__new__) in its namespace."""
     return (f"{name} = _new_object(Tensor); {name}._data = {data}; {name}._id = -1; {name}._seg = None; "
             f"{name}._rg = False; {name}._grad = None; {name}._base = None; {name}._version_count = 0; "
             f"{name}._meta = None")
