@@ -26,11 +26,12 @@ import numpy as np
 
 from . import _dtypes
 from ._kernels import opcodes as op
-from ._kernels.program import NO_PROGRAM, NO_SPANS, gradient_program, lower, runs_from_rows
+from ._kernels import units
+from ._kernels.program import GENERAL, KIND, NO_PROGRAM, NO_SPANS, REC, gradient_program, lower, runs_from_rows
+from ._kernels.sweep import reach
 from ._kernels.replay import (REPLAYED, forward_replay, pack_arguments, replay_rows, reverse_from,
                               value_and_grad_table)
 from ._tape import Tape, _state
-from .autograd.custom_op import custom_kernels
 from .autograd import engine as _engine
 from .autograd.engine import HAND_OVER_MIN
 from .ops.inplace import LEAF_IN_PLACE
@@ -41,8 +42,7 @@ __all__ = ["compile", "value_and_grad", "grad", "vmap", "load_compiled", "Compil
 
 MAX_TRACES_PER_SIGNATURE = 8
 _TABLES = op.SWEEP_TABLES
-_REPLAYABLE = {op.SOURCE, op.UNARY, op.BINARY, op.REDUCE, op.STRIDED, op.GATHER, op.INDEX_PUT, op.MATMUL, op.GUARD,
-               op.TERNARY, op.ORDER, op.LAYOUT, op.LINALG, op.NN}
+_REPLAYABLE = units.REPLAYABLE_FAMILIES
 _FORMAT = "tapegrad-trace-1"
 _WRITES_INTS = [op.ORDER, op.NN]   # families whose forward recomputes data-dependent params (permutations, argmax)
 _F64 = np.dtype(np.float64)
@@ -226,6 +226,8 @@ class Trace:
         self.vag_plan = None
         self.writes_ints = bool(np.any(np.isin(self.ops >> 6, _WRITES_INTS)))
         self.prog = lower(self.ops, self.a, self.b, self.aux, self.off, self.ints, n, base)
+        # the forward replay calls them by address; the other rows run inline
+        units.load_all("forward", self.ops[:n][self.prog[:, KIND] == GENERAL])
         self.records = (self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags)
         # where each tensor argument's values go in `vals` (start, stop and rank; start -1: never read), as
         # Python ints for load_inputs
@@ -280,38 +282,46 @@ class Trace:
         if not self.load_inputs(vals, tensors):
             return None
         if forward_replay(self.prog, self.ops, self.a, self.b, self.aux, self.off, self.const, ints, vals, self.n,
-                          self.base) != REPLAYED:
+                          self.base, units.TABLE) != REPLAYED:
             return None
         return vals, ints
 
     def value_and_grad(self, tensors, hand_over=False):
         """Fused forward and reverse replay of a scalar function; returns (vals, adj, whether adj is a buffer to
         hand over, see handover_entry) or None if a guard failed. A thread's first call builds its kernel arguments
-        as one table (replay.pack_arguments), once the records the sweep reaches are known: found by a full sweep on
-        the trace's first call."""
+        as one table (replay.pack_arguments)."""
         lean = self.local.lean
         entry = None
         if lean is None:
+            self.ensure_gradient_program()
             vals, adj, need, ints = self.buffers()
             args = (self.prog, self.back, self.zero, *self.records, ints, vals, adj, need, self.n, self.base,
-                    self.output_record, _TABLES, custom_kernels())
-            kernel, table = _table_kernel(), pack_arguments(args)
-        else:
-            vals, adj, args, kernel, table = lean
-            if hand_over:
-                entry = self.handover_entry(lean)
+                    self.output_record, _TABLES, units.TABLE)
+            lean = self.local.lean = (vals, adj, args, _table_kernel(), pack_arguments(args))
+        elif hand_over:
+            entry = self.handover_entry(lean)
+        vals, adj, args, kernel, table = lean
         if not self.load_inputs(vals, tensors):
             return None
         if _failed(kernel(table if entry is None else entry[1], _NO_INPUT)):
             return None
-        if lean is None:
-            if self.back is NO_PROGRAM:
-                self.back, self.zero = gradient_program(self.prog, np.flatnonzero(need[:self.n])[::-1], self.ops,
-                                                        self.a, self.b, self.aux, self.ints, op.HAS_EXTRA, self.base,
-                                                        len(vals), self.output_record)
-            args = (self.prog, self.back, self.zero) + args[3:]
-            self.local.lean = (vals, adj, args, kernel, pack_arguments(args))
         return (vals, adj, False) if entry is None else (vals, entry[0], True)
+
+    def ensure_gradient_program(self):
+        """Work out the trace's gradient program, once: the rows of the records a sweep from the output reaches
+        (sweep.reach, which also makes the sweep's checks), and load the backward units of those rows that do not
+        run inline."""
+        if self.back is not NO_PROGRAM:
+            return
+        status, _, need = reach(self.output_record, self.ops, self.a, self.b, self.aux, self.flags, self.ints,
+                                self.base, _TABLES)
+        if status != op.OK:
+            _sweep_failed(status)
+        back, zero = gradient_program(self.prog, np.flatnonzero(need[:self.n])[::-1], self.ops, self.a, self.b,
+                                      self.aux, self.ints, op.HAS_EXTRA, self.base, len(self.vals),
+                                      self.output_record)
+        units.load_all("backward", self.ops[back[back[:, KIND] == GENERAL, REC]])
+        self.back, self.zero = back, zero
 
     def handover_entry(self, lean):
         """For a call whose large float64 gradients are returned as views of the adjoint buffer they were computed
@@ -347,10 +357,13 @@ class Trace:
             s = np.asarray(seed._data, dtype=np.float64).reshape(-1)
             flat.append(s)
             at.append(at[-1] + s.size)
-        if outputs:
-            reverse_from(np.array(outputs, np.int64), np.concatenate(flat), np.array(at, np.int64), self.ops,
-                         self.a, self.b, self.aux, self.off, self.const, self.flags, ints, vals, adj, need,
-                         self.base, _TABLES, custom_kernels())
+        while outputs:
+            status, i = reverse_from(np.array(outputs, np.int64), np.concatenate(flat), np.array(at, np.int64),
+                                     self.ops, self.a, self.b, self.aux, self.off, self.const, self.flags, ints, vals,
+                                     adj, need, self.base, _TABLES, units.TABLE)
+            if status != op.ERR_UNIT:
+                break
+            units.load("backward", self.ops[i])     # then sweep again from the start: nothing was changed
         return adj
 
     def slot(self, gid, shape, dtype):
@@ -1024,10 +1037,12 @@ def _vmap_compiled(cf, args, mapped, rows):
     results = np.empty(start)
     status = np.empty(rows, np.int64)
     chunks = min(rows, 4 * numba.get_num_threads())
+    if with_grad:
+        trace.ensure_gradient_program()
     with _PARALLEL_LOCK:
         replay_rows(trace.prog, trace.back, trace.zero, *trace.records, trace.ints, template, inputs,
                     np.array(load, np.int64).reshape(-1, 3), results, np.array(store, np.int64).reshape(-1, 4),
-                    trace.n, trace.base, trace.outputs[0][0] - trace.base, _TABLES, custom_kernels(), with_grad,
+                    trace.n, trace.base, trace.outputs[0][0] - trace.base, _TABLES, units.TABLE, with_grad,
                     runs_from_rows(trace.prog, trace.back), chunks, status,
                     np.nan if _engine.POISON_ADJOINTS else 0.0)
     cf.stats.replays += rows

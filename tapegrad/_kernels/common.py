@@ -12,7 +12,9 @@ def ndim_at(ints, aux):
 def size_at(ints, aux):
     """Number of elements of the record whose shape starts at ints[aux] (ndim, dims...)."""
     nd = ints[aux]
-    s = 1
+    # not `s = 1`: typing would pass the literal 1 on to a kernel called with this size before it settles on
+    # int64, and numba would compile that kernel once more for a Literal[int] argument
+    s = np.int64(1)
     for k in range(nd):
         s *= ints[aux + 1 + k]
     return s

@@ -1,9 +1,9 @@
-"""Calling a user's compiled kernel (tapegrad.custom_op) from inside the reverse sweep.
+"""Calling a user's compiled kernel (tapegrad.custom_op) from inside the reverse sweep: the CUSTOM unit.
 
-The sweep is compiled and cached once; user kernels are registered later, so they are reached through
-function pointers with one fixed C signature, void(double *vals, double *adj, int64 *desc), where desc
-describes where each input and the output live (see describe_custom). A new custom op therefore never
-recompiles the sweep.
+User kernels are registered after the sweep and the unit are compiled, so they are reached through function
+pointers (in the kernel table, from frame.CUSTOM_KERNELS_AT on) with one fixed C signature,
+void(double *vals, double *adj, int64 *desc), where desc describes where each input and the output live (see
+describe_custom). A new custom op therefore never recompiles anything.
 """
 import numpy as np
 from llvmlite import ir
@@ -11,6 +11,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .common import params_at
+from .frame import CUSTOM_KERNELS_AT
 
 
 @intrinsic
@@ -67,18 +68,12 @@ def describe_custom(ints, aux, off, base, i, a, b, extra_at, n_extra, total):
 
 
 @njit(cache=True)
-def custom_backward(kernels, ints, aux, off, ops, base, i, a, b, vals, adj, need, const_op):
-    """Run the vjp kernel of the custom op recorded at i, mark its non-constant inputs as needed, and return
-    the lowest index it marked."""
+def custom_record_backward(f, i, fresh, grads):
+    """The CUSTOM unit's backward: run the vjp kernel of the custom op recorded at i. It adds into every input's
+    adjoint (constants' too, which nothing reads); the sweep marks the inputs."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
     p = params_at(ints, aux[i])
     n_extra = ints[p]
     kind = ints[p + 1 + n_extra]
-    desc, gids = describe_custom(ints, aux, off, base, i, a, b, p + 1, n_extra, vals.shape[0])
-    call_kernel(kernels[kind], vals, adj, desc)
-    lowest = i
-    for k in range(gids.shape[0]):
-        q = gids[k] - base
-        lowest = min(lowest, q)      # the kernel wrote every input's adjoint, constants' too
-        if ops[q] != const_op:
-            need[q] = 1
-    return lowest
+    desc, gids = describe_custom(ints, aux, off, base, i, a[i], b[i], p + 1, n_extra, vals.shape[0])
+    call_kernel(kernels[CUSTOM_KERNELS_AT + kind], vals, adj, desc)

@@ -11,7 +11,7 @@ from numba.extending import intrinsic
 
 from . import opcodes as op
 from .common import bias_runs, broadcast_strides, out_dims, size_at
-from .program import FRESH_A, FRESH_B
+from .frame import FRESH_A, FRESH_B, UNIT_OK, inputs_of
 
 
 @njit(cache=True, inline="always")
@@ -990,3 +990,30 @@ def binary_forward(o, ints, out_aux, a_aux, b_aux, ao, bo, yo, vals):
             ia += la
             ib += lb
         ra, rb = _next_row(idx, dims, sa, sb, ra, rb)
+
+
+@njit(cache=True)
+def unary_record_backward(f, i, fresh, grads):
+    """The UNARY unit's backward: eager records of more than one value (0-d ones run inline in the sweep, and a
+    gradient program runs the rest from its rows)."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    unary_backward(ops[i], off[pa], off[i], size_at(ints, aux[i]), const[i], vals, adj, (fresh & FRESH_A) != 0)
+
+
+@njit(cache=True)
+def binary_record_forward(f, i):
+    """The BINARY unit's forward (broadcasting records; 0-d and same-size ones run inline in the loops)."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    binary_forward(ops[i], ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def binary_record_backward(f, i, fresh, grads):
+    """The BINARY unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    binary_backward(ops[i], ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], (grads & 1) != 0,
+                    (grads & 2) != 0, fresh, vals, adj)

@@ -3,6 +3,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import size_at
+from .frame import UNIT_GUARD_FAILED, UNIT_OK, inputs_of
 from .elementwise import binary_forward, compare_value
 
 
@@ -33,3 +34,13 @@ def guard_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, c, vals):
     else:
         binary_forward(o, ints, y_aux, a_aux, b_aux, ao, bo, yo, vals)
     return True
+
+
+@njit(cache=True)
+def guard_record_forward(f, i):
+    """The GUARD unit (forward only): UNIT_GUARD_FAILED when record i is a guard that no longer holds."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    holds = guard_forward(ops[i], ints, aux[i], aux[pa], aux[pb] if pb >= 0 else -1, off[pa],
+                          off[pb] if pb >= 0 else 0, off[i], const[i], vals)
+    return UNIT_OK if holds else UNIT_GUARD_FAILED

@@ -5,6 +5,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .frame import UNIT_OK, inputs_of
 
 
 @njit(cache=True)
@@ -56,14 +57,13 @@ def _outer(ints, y_aux, dim):
 
 
 @njit(cache=True)
-def cat_backward(ints, aux, off, ops, base, i, a, b, adj, need, lowest):
-    """Each input's block of every outer row of y hands its adjoint back; marks the extra inputs as needed.
-    Returns the lowered `lowest`."""
+def cat_backward(ints, aux, off, ops, base, i, a, b, adj):
+    """Each input's block of every outer row of y hands its adjoint back."""
     y_aux = aux[i]
     gids, dim = _cat_inputs(ints, y_aux, a, b)
     outer = _outer(ints, y_aux, dim)
     if outer == 0:
-        return lowest
+        return
     row = size_at(ints, y_aux) // outer
     yo = off[i]
     start = 0
@@ -75,12 +75,7 @@ def cat_backward(ints, aux, off, ops, base, i, a, b, adj, need, lowest):
             for r in range(outer):
                 for c in range(chunk):
                     adj[xo + r * chunk + c] += adj[yo + r * row + start + c]
-            if k >= 2 or (k == 1 and b < 0):
-                need[p] = 1
-                if p < lowest:
-                    lowest = p
         start += chunk
-    return lowest
 
 
 @njit(cache=True)
@@ -131,17 +126,14 @@ def add_at_forward(ints, y_aux, xo, vo, yo, vals):
 
 
 @njit(cache=True)
-def layout_backward(o, ints, aux, off, ops, base, i, a, b, need_a, need_b, adj, need, lowest):
-    """The LAYOUT family's backward for record i (a, b: its physical input indices, -1 if none);
-    returns `lowest`, lowered for inputs beyond a and b."""
+def layout_backward(o, ints, aux, off, ops, base, i, a, b, need_a, need_b, adj):
+    """The LAYOUT family's backward for record i (a, b: its physical input indices, -1 if none)."""
     if o == op.CAT or o == op.STACK:
-        return cat_backward(ints, aux, off, ops, base, i, a + base, b + base if b >= 0 else -1, adj, need, lowest)
-    if o == op.SCATTER_ADD or o == op.INDEX_PUT_ACC:
+        cat_backward(ints, aux, off, ops, base, i, a + base, b + base if b >= 0 else -1, adj)
+    elif o == op.SCATTER_ADD or o == op.INDEX_PUT_ACC:
         add_at_backward(ints, aux[i], off[a], off[b] if b >= 0 else 0, off[i], need_a, need_b, adj)
-        return lowest
-    if need_a:
+    elif need_a:
         sparse_map_backward(ints, aux[i], off[a], off[i], adj)
-    return lowest
 
 
 @njit(cache=True)
@@ -153,3 +145,20 @@ def layout_forward(o, ints, aux, off, const, base, i, a, b, vals):
         add_at_forward(ints, aux[i], off[a], off[b], off[i], vals)
     else:
         sparse_map_forward(ints, aux[i], off[a], off[i], const[i], vals)
+
+
+@njit(cache=True)
+def layout_record_forward(f, i):
+    """The LAYOUT unit's forward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    layout_forward(ops[i], ints, aux, off, const, base, i, pa, pb, vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def layout_record_backward(f, i, fresh, grads):
+    """The LAYOUT unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    layout_backward(ops[i], ints, aux, off, ops, base, i, pa, pb, (grads & 1) != 0, (grads & 2) != 0, adj)

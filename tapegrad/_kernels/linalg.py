@@ -10,6 +10,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import broadcast_strides, out_dims, params_at, size_at
+from .frame import UNIT_OK, inputs_of
 from .movement import unbroadcast_add
 
 
@@ -142,3 +143,21 @@ def linalg_forward(o, ints, y_aux, a_aux, ao, bo, yo, c, vals):
             vals[yo + t] = np.linalg.slogdet(A)[0]
         elif o == op.LINALG_CHOLESKY or o == op.CHOLESKY:
             _mat(vals, yo + t * n * n, n, n)[:, :] = np.linalg.cholesky(A)
+
+
+@njit(cache=True)
+def linalg_record_forward(f, i):
+    """The LINALG unit's forward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    linalg_forward(ops[i], ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, off[i], const[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def linalg_record_backward(f, i, fresh, grads):
+    """The LINALG unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    linalg_backward(ops[i], ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, off[i], (grads & 1) != 0,
+                    (grads & 2) != 0, const[i], vals, adj)

@@ -3,6 +3,9 @@ import numpy as np
 from numba import njit
 
 from . import opcodes as op
+from .common import params_at
+from .frame import UNIT_OK, inputs_of
+from .movement import unbroadcast_add
 
 
 SMALL_GEMM = 32768   # multiply-adds up to which plain loops beat a BLAS call (whose fixed cost dominates there)
@@ -161,3 +164,45 @@ def addmm_forward_input(ints, y_aux, c_aux, co, yo, beta, vals):
         for j in range(n):
             c = vals[co + (i if rows > 1 else 0) * cols + (j if cols > 1 else 0)]
             vals[yo + i * n + j] += beta * c
+
+
+@njit(cache=True, inline="always")
+def _addmm_params(ints, aux_i, const_i):
+    """ADDMM's (alpha, input's physical index + base, beta, whether b is transposed): its params are [1, input
+    gid, beta bits, b is transposed]."""
+    p = params_at(ints, aux_i)
+    return const_i, ints[p + 1], ints[p + 2:p + 3].view(np.float64)[0], ints[p + 3] != 0
+
+
+@njit(cache=True)
+def matmul_record_forward(f, i):
+    """The MATMUL unit's forward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    o = ops[i]
+    if o == op.ADDMM:
+        alpha, gc, beta, b_transposed = _addmm_params(ints, aux[i], const[i])
+        matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], alpha, b_transposed, vals)
+        addmm_forward_input(ints, aux[i], aux[gc - base], off[gc - base], off[i], beta, vals)
+    else:
+        matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], 1.0, False, vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def matmul_record_backward(f, i, fresh, grads):
+    """The MATMUL unit's backward; ADDMM's input (an extra input) gets its share too."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    o = ops[i]
+    need_a, need_b = (grads & 1) != 0, (grads & 2) != 0
+    if o == op.ADDMM:
+        alpha, gc, beta, b_transposed = _addmm_params(ints, aux[i], const[i])
+        matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], need_a, need_b, alpha,
+                        b_transposed, vals, adj)
+        pc = gc - base
+        if ops[pc] != op.CONST:
+            unbroadcast_add(ints, aux[i], aux[pc], off[pc], off[i], beta, adj)
+    else:
+        matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], off[i], need_a, need_b, 1.0, False,
+                        vals, adj)

@@ -8,6 +8,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import broadcast_strides, out_dims, params_at, size_at
+from .frame import FRESH_A, UNIT_OK, inputs_of
 
 
 @njit(cache=True)
@@ -90,23 +91,6 @@ def sum_all_backward(xo, yo, n, scale, adj, fresh):
     else:
         for k in range(n):
             gx[k] += g
-
-
-@njit(cache=True)
-def reduce_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj, fresh):
-    """adj[x] += scale * adj[y] broadcast back over the reduced axes (kd_aux: the keepdim shape of y), or stored
-    when x's adjoint is fresh (see program.gradient_program); the reductions that read values go to
-    reduce_values_backward."""
-    n = size_at(ints, x_aux)
-    if not is_summed(o):
-        if fresh:
-            adj[xo:xo + n] = 0.0
-        reduce_values_backward(o, ints, x_aux, kd_aux, xo, yo, scale, vals, adj)
-        return
-    if size_at(ints, kd_aux) == 1:
-        sum_all_backward(xo, yo, n, scale, adj, fresh)
-        return
-    _broadcast_accumulate(ints, x_aux, kd_aux, xo, yo, scale, adj, False, fresh)
 
 
 # -- reductions that read values: prod, var/std, logsumexp, vector norm, amax/amin, whole max/min/median -------
@@ -690,3 +674,83 @@ def unbroadcast_add(ints, y_aux, c_aux, co, yo, beta, adj):
             adj[co + k] += beta * adj[yo + k]
         return
     _broadcast_accumulate(ints, y_aux, c_aux, yo, co, beta, adj, True, False)
+
+
+# the units' entry points (frame.py): one record of the REDUCE, STRIDED, GATHER and INDEX_PUT families
+
+@njit(cache=True)
+def reduce_record_forward(f, i):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    # the keepdim shape of the output follows its own shape in the params
+    reduce_forward(ops[i], ints, aux[pa], params_at(ints, aux[i]), off[pa], off[i], const[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def sum_record_backward(f, i, fresh, grads):
+    """Sums and means (is_summed): adj[x] += scale * adj[y] broadcast back over the reduced axes (the params are
+    y's keepdim shape), stored when x's adjoint is fresh (see program.gradient_program)."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    kd_aux = params_at(ints, aux[i])
+    if size_at(ints, kd_aux) == 1:
+        sum_all_backward(off[pa], off[i], size_at(ints, aux[pa]), const[i], adj, (fresh & FRESH_A) != 0)
+    else:
+        _broadcast_accumulate(ints, aux[pa], kd_aux, off[pa], off[i], const[i], adj, False, (fresh & FRESH_A) != 0)
+
+
+@njit(cache=True)
+def reduce_record_backward(f, i, fresh, grads):
+    """The reductions that read values (the rest of the REDUCE family)."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    if (fresh & FRESH_A) != 0:
+        adj[off[pa]:off[pa] + size_at(ints, aux[pa])] = 0.0
+    reduce_values_backward(ops[i], ints, aux[pa], params_at(ints, aux[i]), off[pa], off[i], const[i], vals, adj)
+
+
+@njit(cache=True)
+def strided_record_forward(f, i):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    strided_forward(ints, aux[i], off[pa], off[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def strided_record_backward(f, i, fresh, grads):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    strided_backward(ints, aux[i], off[pa], off[i], adj)
+
+
+@njit(cache=True)
+def gather_record_forward(f, i):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    gather_forward(ints, aux[i], off[pa], off[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def gather_record_backward(f, i, fresh, grads):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    gather_backward(ints, aux[i], off[pa], off[i], adj)
+
+
+@njit(cache=True)
+def index_put_record_forward(f, i):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    copy_slices_forward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, off[i], pb >= 0, const[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def index_put_record_backward(f, i, fresh, grads):
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, off[i], (grads & 1) != 0,
+                         (grads & 2) != 0, adj)

@@ -9,6 +9,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .frame import UNIT_OK, inputs_of
 
 NONE, MEAN, SUM = 0, 1, 2   # loss reductions
 
@@ -427,22 +428,33 @@ def _run(o, ints, aux, off, base, i, pa, pb, const, vals, adj, need_a, need_b, n
 
 
 @njit(cache=True)
-def nn_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const, vals, adj, need, lowest):
-    """Accumulate the adjoints of an NN record's inputs (a, b and the extra inputs); mark the extra inputs
-    needed and return the new lowest record to visit."""
+def nn_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const, vals, adj):
+    """Accumulate the adjoints of an NN record's inputs (a, b and the extra inputs; the sweep marks them)."""
     _, ex = _extras(ints, aux[i])
     # the only differentiable extra input is the bias of convolution and layer norm (loss weights are constants)
     need_c = len(ex) > 0 and ops[ex[0] - base] != op.CONST and (o == op.CONVOLUTION or o == op.LAYER_NORM)
     _run(o, ints, aux, off, base, i, pa, pb, const, vals, adj, need_a, need_b, need_c, True)
-    for g in ex:
-        pc = g - base
-        if ops[pc] != op.CONST:
-            need[pc] = 1
-            lowest = min(lowest, pc)
-    return lowest
 
 
 @njit(cache=True)
 def nn_forward(o, ints, aux, off, base, i, pa, pb, const, vals):
     """Recompute an NN record's output values (and data-dependent params: max-pool argmaxes) from its inputs."""
     _run(o, ints, aux, off, base, i, pa, pb, const, vals, vals, False, False, False, False)
+
+
+@njit(cache=True)
+def nn_record_forward(f, i):
+    """The NN unit's forward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    nn_forward(ops[i], ints, aux, off, base, i, pa, pb, const[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def nn_record_backward(f, i, fresh, grads):
+    """The NN unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    nn_backward(ops[i], ints, aux, off, ops, base, i, pa, pb, (grads & 1) != 0, (grads & 2) != 0, const[i], vals,
+                adj)

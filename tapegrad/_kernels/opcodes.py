@@ -16,10 +16,11 @@ NAMES = {}      # opcode -> grad_fn name
 N_NEXT = {}     # opcode -> number of next_functions entries PyTorch shows
 READS = {}      # opcode -> subset of "abyc" (c: the extra inputs)
 EXTRA = {}      # opcode -> True when params begin with [n_extra, gid, ...]: inputs beyond a and b
+GRADS = {}      # opcode -> subset of "abc": the inputs that take a gradient when they require one
 _counters = {}
 
 
-def _op(family, grad_fn, n_next=1, reads="", extra=False):
+def _op(family, grad_fn, n_next=1, reads="", extra=False, grads="abc"):
     index = _counters.get(family, 0)
     _counters[family] = index + 1
     code = family * 64 + index
@@ -27,6 +28,7 @@ def _op(family, grad_fn, n_next=1, reads="", extra=False):
     N_NEXT[code] = n_next
     READS[code] = reads
     EXTRA[code] = extra
+    GRADS[code] = grads
     return code
 
 
@@ -149,7 +151,7 @@ LINALG_SOLVE = _op(LINALG, "LinalgSolveExBackward0", 2, reads="ay")
 LINALG_INV = _op(LINALG, "LinalgInvExBackward0", 1, reads="y")
 LINALG_DET = _op(LINALG, "LinalgDetBackward0", 1, reads="a")
 LINALG_SLOGDET = _op(LINALG, "LinalgSlogdetBackward0", 1, reads="a")       # the logabsdet output
-LINALG_SLOGDET_SIGN = _op(LINALG, "LinalgSlogdetBackward0", 1)             # the sign output: zero gradient
+LINALG_SLOGDET_SIGN = _op(LINALG, "LinalgSlogdetBackward0", 1, grads="")   # the sign: no gradient, as in PyTorch
 LINALG_CHOLESKY = _op(LINALG, "LinalgCholeskyExBackward0", 1, reads="y")
 CHOLESKY = _op(LINALG, "CholeskyBackward0", 1, reads="y")                  # the deprecated torch.cholesky
 # y = const * input (broadcast) + product, the product recorded before by mv / bmm / bmm+sum (times alpha)
@@ -255,9 +257,9 @@ CLAMP = _op(TERNARY, "ClampBackward1", reads="a", extra=True)            # const
 HARDTANH = _op(TERNARY, "HardtanhBackward0", reads="a", extra=True)      # const: min_val, p1: max_val
 SOFTPLUS = _op(TERNARY, "SoftplusBackward0", reads="a", extra=True)      # const: beta, p1: threshold
 CLAMP_T = _op(TERNARY, "ClampBackward0", 3, reads="abc", extra=True)      # b: min, c: max (either may be absent)
-WHERE = _op(TERNARY, "WhereBackward0", 2, reads="c", extra=True)                  # c: condition
-MASKED_FILL = _op(TERNARY, "MaskedFillBackward0", reads="c", extra=True)          # c: mask, const: value
-MASKED_FILL_T = _op(TERNARY, "MaskedFillBackward1", 2, reads="c", extra=True)     # c: mask, b: 0-d value
+WHERE = _op(TERNARY, "WhereBackward0", 2, reads="c", extra=True, grads="ab")                 # c: condition
+MASKED_FILL = _op(TERNARY, "MaskedFillBackward0", reads="c", extra=True, grads="ab")         # c: mask, const: value
+MASKED_FILL_T = _op(TERNARY, "MaskedFillBackward1", 2, reads="c", extra=True, grads="ab")    # c: mask, b: 0-d value
 LERP_S = _op(TERNARY, "LerpBackward0", 2, extra=True)                    # const: weight
 LERP_T = _op(TERNARY, "LerpBackward1", 3, reads="abc", extra=True)        # c: weight
 
@@ -292,8 +294,10 @@ READS_Y = _flags(READS, lambda r: "y" in r)
 READS_C = _flags(READS, lambda r: "c" in r)   # the values of the extra inputs
 HAS_EXTRA = _flags(EXTRA, bool)
 SAVES = READS_A | READS_B | READS_Y  # PyTorch frees saved tensors after backward; only these ops then refuse a second pass
+# which inputs take a gradient (bit 1: a, bit 2: b, bit 4: the extra inputs), for the loops to mark them generically
+GRAD_BITS = _flags(GRADS, lambda g: ("a" in g) + 2 * ("b" in g) + 4 * ("c" in g))
 # the per-opcode tables reverse_sweep takes, as one array (rows in this order)
-SWEEP_TABLES = np.ascontiguousarray(np.stack([READS_A, READS_B, READS_Y, SAVES, READS_C, HAS_EXTRA]))
+SWEEP_TABLES = np.ascontiguousarray(np.stack([READS_A, READS_B, READS_Y, SAVES, READS_C, HAS_EXTRA, GRAD_BITS]))
 
 # record flag bits
 FLAG_FREED = 1
@@ -304,3 +308,5 @@ OK = 0
 ERR_FREED = 1
 ERR_STALE = 2
 ERR_PYFUNC = 3  # not an error: the sweep stopped at a Python record and wants it run
+ERR_UNIT = 4    # not an error: the record's family unit is not loaded yet (units.load, then resume at the record)
+ERR_KERNEL = 5  # the record's backward kernel failed (a singular matrix, say)

@@ -6,6 +6,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .frame import UNIT_OK, inputs_of
 
 
 @njit(cache=True)
@@ -146,3 +147,20 @@ def order_forward(o, ints, y_aux, x_aux, xo, yo, vals):
                 xi = base + pos[kk] * post
                 ints[p + 4 + yk] = xi
                 vals[yo + yk] = vals[xo + xi]
+
+
+@njit(cache=True)
+def order_record_forward(f, i):
+    """The ORDER unit's forward (it rewrites the record's indices in `ints`)."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    order_forward(ops[i], ints, aux[i], aux[pa], off[pa], off[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def order_record_backward(f, i, fresh, grads):
+    """The ORDER unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    order_backward(ops[i], ints, aux[i], off[pa], off[i], vals, adj)

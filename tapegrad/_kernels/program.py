@@ -10,6 +10,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
+from .frame import FRESH_A, FRESH_B
 from .movement import is_contiguous_run, is_summed
 
 # columns: kind, opcode, value offsets of input a, input b and the output, which inputs take a gradient
@@ -22,7 +23,6 @@ KIND, OP, XA, XB, XY, NEED, REC, SIZE = 0, 1, 2, 3, 4, 5, 6, 7
 # adjoint: theirs is zeroed up front), and sums or means of a whole input (SIZE: the input's size)
 SKIP, SCALAR_UNARY, SCALAR_BINARY, GENERAL, VECTOR_UNARY, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM = range(8)
 
-FRESH_A, FRESH_B = 4, 8
 
 NO_PROGRAM = np.zeros((0, 8), np.int64)   # what the eager sweep passes: walk the tape, not a program
 NO_SPANS = np.zeros((0, 2), np.int64)     # the zeroed spans of NO_PROGRAM (value_and_grad_replay zeroes all)

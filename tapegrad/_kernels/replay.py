@@ -1,29 +1,21 @@
 """tg.compile's replay: recompute a recorded trace forward on new input values, then run the reverse sweep.
 
-The forward replay is the reverse sweep's mirror: one loop over the records in order, 0-d arithmetic inline, one
-branch per family for the rest, each calling the family's forward kernel (kept beside its backward kernel). Guard
-records check that values which steered Python while recording are still the same; the first that fails stops the
-replay.
+The forward replay is the reverse sweep's mirror: one loop over the records in order, the commonest program rows
+inline, every other record through its family's forward unit (frame.py, units/), kept beside the backward one.
+Guard records check that values which steered Python while recording are still the same; the first that fails
+stops the replay. So does a unit that fails (a singular matrix, say): the caller records the call again eagerly,
+which raises the error where it belongs.
 """
 import numpy as np
-from numba import carray, njit, prange, types
-from numba.core.extending import intrinsic
+from numba import carray, njit, prange
 
 from . import opcodes as op
-from .common import params_at, size_at
-from .elementwise import binary_forward, binary_same_size_forward, binary_value, unary_forward, unary_value
-from .guard import guard_forward
-from .linalg import linalg_forward
-from .matmul import addmm_forward_input, matmul_forward
-from .movement import (copy_slices_forward, gather_forward, pairwise_sum, reduce_forward, run_forward,
-                       strided_forward)
-from .layout import layout_forward
-from .nn import nn_forward
-from .order import order_forward
-from .program import (KIND, NO_PROGRAM, OP, SCALAR_BINARY, SCALAR_UNARY, SIZE, SKIP, VECTOR_BINARY, VECTOR_SLICE,
+from .elementwise import binary_same_size_forward, binary_value, unary_forward, unary_value
+from .frame import FORWARD_AT, UNIT_OK, address_as, call_forward, make_frame
+from .movement import pairwise_sum, run_forward
+from .program import (KIND, OP, SCALAR_BINARY, SCALAR_UNARY, SIZE, SKIP, VECTOR_BINARY, VECTOR_SLICE,
                       VECTOR_SUM, VECTOR_UNARY, XA, XB, XY, runs_from_rows)
-from .sweep import program_rows_backward, reverse_sweep
-from .ternary import ternary_forward
+from .sweep import program_rows_backward, program_sweep, reverse_sweep
 
 REPLAYED = -1   # forward_replay's result when every guard held
 
@@ -50,65 +42,30 @@ def forward_row(prog, i, const, vals):
     return True
 
 
+_NO_FLAGS = np.zeros(0, np.uint8)
+_NO_ADJOINTS = np.zeros(0)
+
+
 @njit(cache=True)
-def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base):
-    """Recompute records [0, n) in order, the commonest kinds straight from the trace's program rows (program.py);
-    return REPLAYED, or the index of the first guard that failed."""
+def forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base, kernels):
+    """Recompute records [0, n) in order, the commonest kinds straight from the trace's program rows (program.py),
+    the rest through their family units (`kernels`: units.TABLE, loaded for the trace's families); return
+    REPLAYED, or the index of the first guard that failed (or record whose unit failed)."""
+    frame = make_frame(ops, a, b, aux, off, const, _NO_FLAGS, ints, vals, _NO_ADJOINTS, _NO_FLAGS, kernels, base)
     for i in range(n):
         if forward_row(prog, i, const, vals):
             continue
-        o = ops[i]
-        fam = o >> 6
-        pa = a[i] - base if a[i] >= 0 else -1
-        pb = b[i] - base if b[i] >= 0 else -1
-        yo = off[i]
-        if fam == op.UNARY:
-            unary_forward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals)
-        elif fam == op.BINARY:
-            binary_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, vals)
-        elif fam == op.REDUCE:
-            reduce_forward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals)
-        elif fam == op.ORDER:
-            order_forward(o, ints, aux[i], aux[pa], off[pa], yo, vals)
-        elif fam == op.STRIDED:
-            strided_forward(ints, aux[i], off[pa], yo, vals)
-        elif fam == op.GATHER:
-            gather_forward(ints, aux[i], off[pa], yo, vals)
-        elif fam == op.INDEX_PUT:
-            copy_slices_forward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, pb >= 0, const[i], vals)
-        elif fam == op.LAYOUT:
-            layout_forward(o, ints, aux, off, const, base, i, pa, pb, vals)
-        elif fam == op.MATMUL:
-            alpha = 1.0
-            b_transposed = False
-            if o == op.ADDMM:
-                p = params_at(ints, aux[i])
-                alpha = const[i]
-                b_transposed = ints[p + 3] != 0
-            matmul_forward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, alpha, b_transposed, vals)
-            if o == op.ADDMM:
-                beta = ints[p + 2:p + 3].view(np.float64)[0]
-                pc = ints[p + 1] - base
-                addmm_forward_input(ints, aux[i], aux[pc], off[pc], yo, beta, vals)
-        elif fam == op.NN:
-            nn_forward(o, ints, aux, off, base, i, pa, pb, const[i], vals)
-        elif fam == op.LINALG:
-            linalg_forward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, const[i], vals)
-        elif fam == op.TERNARY:
-            ternary_forward(o, ints, aux, off, base, i, pa, pb, const[i], vals)
-        elif fam == op.GUARD:
-            if not guard_forward(o, ints, aux[i], aux[pa], aux[pb] if pb >= 0 else -1, off[pa],
-                                 off[pb] if pb >= 0 else 0, yo, const[i], vals):
-                return i
-        else:
-            return i     # not replayable; tg.compile never builds such a trace
+        address = kernels[FORWARD_AT + ops[i]]
+        if address == 0 or call_forward(address, frame, i) != UNIT_OK:
+            return i     # a guard failed, or a unit did (or is not loaded: tg.compile loads a trace's units)
     return REPLAYED
 
 
 @njit(cache=True)
 def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base,
-                 tables, custom_kernels):
-    """Zero the adjoints, seed output k's adjoint with seeds[seed_at[k]:seed_at[k+1]], and sweep down to 0."""
+                 tables, kernels):
+    """Zero the adjoints, seed output k's adjoint with seeds[seed_at[k]:seed_at[k+1]], and sweep down to 0; returns
+    the sweep's status and record (ERR_UNIT: load that record's unit and call again)."""
     adj[:] = 0.0
     need[:] = 0
     start = -1
@@ -119,43 +76,36 @@ def reverse_from(outputs, seeds, seed_at, ops, a, b, aux, off, const, flags, int
             adj[o + j] += seeds[seed_at[k] + j]
         need[p] = 1
         start = max(start, p)
-    status, i, culprit, lowest = reverse_sweep(start, start, NO_PROGRAM, ops, a, b, aux, off, const, flags, ints,
-                                               vals, adj, need, base, tables, True,
-                                               custom_kernels)
-    return status
+    status, i, culprit, lowest = reverse_sweep(start, start, ops, a, b, aux, off, const, flags, ints, vals, adj,
+                                               need, base, tables, True, kernels)
+    return status, i
 
 
 @njit(cache=True, inline="always")   # in value_and_grad_table and replay_rows: a call boundary less (~0.25 us)
 def value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals, adj, need, n, base,
-                          output, tables, custom_kernels, rows_only):
+                          output, tables, kernels, rows_only):
     """Forward replay, then the gradient of the scalar record `output`: one compiled call per evaluation.
-    `back`: the gradient program (program.gradient_program) of the records a first sweep reached, with `zero`,
-    the adjoint spans it needs zeroed; or NO_PROGRAM for a full sweep, after which `need` marks the records
-    reached. `rows_only` (program.runs_from_rows): both programs run straight from their rows, here, without
-    calling the forward replay or the sweep. Returns (REPLAYED or the failed guard's index, the sweep status)."""
+    `back`: the trace's gradient program (program.gradient_program of the records sweep.reach finds), with `zero`,
+    the adjoint spans it needs zeroed. `rows_only` (program.runs_from_rows): both programs run straight from their
+    rows, here, without calling the forward replay or the sweep. Returns (REPLAYED or the failed guard's index,
+    the sweep status)."""
     if rows_only:
         for i in range(n):
             forward_row(prog, i, const, vals)
     else:
-        failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
+        failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base, kernels)
         if failed != REPLAYED:
             return failed, op.OK
-    if back.shape[0] == 0:
-        adj[:] = 0.0
-        need[:] = 0
-        need[output] = 1
-    else:
-        for k in range(zero.shape[0]):
-            adj[zero[k, 0]:zero[k, 1]] = 0.0
+    for k in range(zero.shape[0]):
+        adj[zero[k, 0]:zero[k, 1]] = 0.0
     adj[off[output]] = 1.0
     if rows_only:
         t = 0
         while t < back.shape[0]:
             t = program_rows_backward(back, t, const, vals, adj) + 1    # it stops only at SKIP rows (sources)
         return REPLAYED, op.OK
-    status, _, _, _ = reverse_sweep(output, output, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need,
-                                    base, tables, True, custom_kernels)
-    return REPLAYED, status
+    return REPLAYED, program_sweep(back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
+                                   kernels)
 
 
 # value_and_grad_table's table: per array argument of value_and_grad_replay, in its order, (address, rows, columns);
@@ -187,24 +137,14 @@ def pack_arguments(args, x_at=-1):
     return table
 
 
-@intrinsic
-def _address_as(typingctx, address, dtype):
-    """A pointer to `dtype` values at an integer address."""
-    pointer = types.CPointer(dtype.instance_type)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(pointer))
-    return pointer(types.int64, dtype), codegen
-
-
 @njit(cache=True, inline="always")
 def _vector(table, k, dtype):
-    return carray(_address_as(table[3 * k], dtype), (table[3 * k + 1],))
+    return carray(address_as(table[3 * k], dtype), (table[3 * k + 1],))
 
 
 @njit(cache=True, inline="always")
 def _matrix(table, k, dtype):
-    return carray(_address_as(table[3 * k], dtype), (table[3 * k + 1], table[3 * k + 2]))
+    return carray(address_as(table[3 * k], dtype), (table[3 * k + 1], table[3 * k + 2]))
 
 
 @njit(cache=True)
@@ -232,7 +172,7 @@ def value_and_grad_table(table, x):
 
 @njit(cache=True, parallel=True)
 def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, template, inputs, load, results, store, n,
-                base, output, tables, custom_kernels, with_grad, rows_only, chunks, status, adj_fill):
+                base, output, tables, kernels, with_grad, rows_only, chunks, status, adj_fill):
     """tg.vmap: replay the trace once per row on all cores. Each of `chunks` chunks of rows works in its own
     cache-sized scratch: per row, `template` (the trace's values with the unmapped arguments loaded) is copied in,
     then each mapped argument's row: load[k] = (place in vals, start in `inputs`, length), row r's values at
@@ -252,9 +192,9 @@ def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, templ
                 vals[o:o + length] = inputs[start:start + length]
             if with_grad:
                 failed = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals,
-                                               adj, need, n, base, output, tables, custom_kernels, rows_only)[0]
+                                               adj, need, n, base, output, tables, kernels, rows_only)[0]
             else:
-                failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base)
+                failed = forward_replay(prog, ops, a, b, aux, off, const, ints, vals, n, base, kernels)
             status[r] = failed
             if failed != REPLAYED:
                 continue

@@ -1,22 +1,17 @@
-"""The reverse sweep: one compiled loop over tape records, one branch per family of operations."""
+"""The reverse sweeps: the eager one over tape records (reverse_sweep) and tg.compile's over a trace's gradient
+program (program_sweep). Both visit a record the same way (_visit): 0-d arithmetic inline, everything else through
+the backward unit of its opcode, called by address (frame.py, units/), so neither compiles a family's kernels. The
+program sweep also runs its commonest rows inline (elementwise records of one size, slices, whole sums)."""
 import numpy as np
 from numba import njit
 
 from . import opcodes as op
 from .common import params_at, size_at
-from .custom import custom_backward
-from .elementwise import (binary_backward, binary_same_size_backward, scalar_binary_backward, unary_adjoint,
-                          unary_backward)
-from .layout import layout_backward
-from .linalg import linalg_backward
-from .matmul import matmul_backward
-from .nn import nn_backward
-from .movement import (copy_slices_backward, gather_backward, reduce_backward, run_backward, strided_backward,
-                       sum_all_backward, unbroadcast_add)
-from .ternary import ternary_backward
-from .order import order_backward
-from .program import (FRESH_A, FRESH_B, KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, SIZE, VECTOR_BINARY,
-                      VECTOR_SLICE, VECTOR_SUM, VECTOR_UNARY, XA, XB, XY)
+from .elementwise import binary_same_size_backward, scalar_binary_backward, unary_adjoint, unary_backward
+from .frame import BACKWARD_AT, FRESH_A, FRESH_B, UNIT_OK, call_backward, make_frame
+from .movement import run_backward, sum_all_backward
+from .program import (KIND, NEED, OP, REC, SCALAR_BINARY, SCALAR_UNARY, SIZE, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM,
+                      VECTOR_UNARY, XA, XB, XY)
 
 
 @njit(cache=True, inline="always")
@@ -108,161 +103,191 @@ def program_rows_backward(back, t, const, vals, adj):
     return t
 
 
+@njit(cache=True, inline="always")
+def _mark_extras(ints, aux_i, ops, base, need, lowest):
+    """Mark record's extra inputs that take a gradient (not constants) as needed; returns the new lowest."""
+    p = params_at(ints, aux_i)
+    for k in range(ints[p]):
+        r = ints[p + 1 + k] - base
+        if r >= 0 and ops[r] != op.CONST:
+            need[r] = 1
+            lowest = min(lowest, r)
+    return lowest
+
+
+@njit(cache=True)
+def _check(i, ops, a, b, aux, flags, ints, base, tables):
+    """(OK, -1), or an error and its culprit when record i's backward would read a value released by an earlier
+    backward (ERR_FREED) or changed in place since it was saved (ERR_STALE)."""
+    reads_a, reads_b, reads_y, saves, reads_c = tables[0], tables[1], tables[2], tables[3], tables[4]
+    o = ops[i]
+    if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
+        return op.ERR_FREED, i
+    pa = a[i] - base if a[i] >= 0 else -1
+    pb = b[i] - base if b[i] >= 0 else -1
+    if reads_a[o] and _stale(flags, pa):
+        return op.ERR_STALE, pa
+    if reads_b[o] and _stale(flags, pb):
+        return op.ERR_STALE, pb
+    if reads_y[o] and _stale(flags, i):
+        return op.ERR_STALE, i
+    if reads_c[o]:
+        culprit = _stale_extra(ints, aux[i], flags, base)
+        if culprit >= 0:
+            return op.ERR_STALE, culprit
+    return op.OK, -1
+
+
+@njit(cache=True, inline="always")
+def _inputs_needed(o, pa, pb, ops, grad_bits):
+    """Whether record's inputs a and b take a gradient: they exist, are not constants, and the op passes one."""
+    return (pa >= 0 and ops[pa] != op.CONST and (grad_bits[o] & 1) != 0,
+            pb >= 0 and ops[pb] != op.CONST and (grad_bits[o] & 2) != 0)
+
+
+@njit(cache=True)
+def reach(output, ops, a, b, aux, flags, ints, base, tables):
+    """The records a sweep from `output` would visit, marked in a fresh `need`, with the checks it would make but
+    none of its arithmetic: (status, culprit, need). tg.compile builds a trace's gradient program from it, so even
+    its first sweep runs from program rows (and needs only the units of rows that are not)."""
+    has_extra, grad_bits = tables[5], tables[6]
+    need = np.zeros(max(ops.shape[0], 1), np.uint8)
+    need[output] = 1
+    for i in range(output, -1, -1):
+        o = ops[i]
+        if need[i] == 0 or (o >> 6) == op.GUARD or ((o >> 6) == op.SOURCE and o != op.FREED):
+            continue
+        if o == op.FREED or (o >> 6) == op.PYFUNC:
+            return op.ERR_FREED if o == op.FREED else op.ERR_PYFUNC, i, need
+        status, culprit = _check(i, ops, a, b, aux, flags, ints, base, tables)
+        if status != op.OK:
+            return status, culprit, need
+        pa = a[i] - base if a[i] >= 0 else -1
+        pb = b[i] - base if b[i] >= 0 else -1
+        need_a, need_b = _inputs_needed(o, pa, pb, ops, grad_bits)
+        if has_extra[o] and (grad_bits[o] & 4) != 0:
+            _mark_extras(ints, aux[i], ops, base, need, 0)
+        if need_a:
+            need[pa] = 1
+        if need_b:
+            need[pb] = 1
+    return op.OK, -1, need
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
-def reverse_sweep(start, lowest, back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
-                  retain, custom_kernels):
+def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
+           retain, kernels, frame):
+    """Propagate record i's adjoint to its inputs (checking that what its backward reads is still there) and mark
+    them needed. `fresh`: in a gradient program, the row's FRESH bits; an eager sweep works them out from `need`.
+    Returns (status, culprit, lowest): see reverse_sweep."""
+    has_extra, grad_bits = tables[5], tables[6]
+    o = ops[i]
+    fam = o >> 6
+    if fam == op.SOURCE or fam == op.GUARD:
+        return (op.ERR_FREED if o == op.FREED else op.OK), i, lowest
+    scalar = aux[i] == 0 and (fam == op.UNARY or fam == op.BINARY)
+    if not scalar and fam != op.PYFUNC and kernels[BACKWARD_AT + o] == 0:
+        return op.ERR_UNIT, i, lowest
+    status, culprit = _check(i, ops, a, b, aux, flags, ints, base, tables)
+    if status != op.OK:
+        return status, culprit, lowest
+    pa = a[i] - base if a[i] >= 0 else -1
+    pb = b[i] - base if b[i] >= 0 else -1
+    if o == op.PYFUNC_OP:
+        return op.ERR_PYFUNC, i, lowest
+    if o == op.PYFUNC_OUTPUT:
+        need[pa] = 1      # the node reads this output's adjoint when the sweep reaches it
+        if not retain:
+            flags[i] |= op.FLAG_FREED
+        return op.OK, -1, min(lowest, pa)
+    need_a, need_b = _inputs_needed(o, pa, pb, ops, grad_bits)
+    if not in_program:
+        fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
+            FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
+        if has_extra[o]:
+            _zero_unmarked_extras(ints, aux, off, ops, i, base, adj, need)
+    if fresh != 0:
+        # the first write of an input's adjoint in this sweep: the kernels that cannot store instead of adding get
+        # it zeroed first
+        if (fresh & FRESH_A) != 0 and not (fam == op.REDUCE or fam == op.UNARY or fam == op.BINARY):
+            adj[off[pa]:off[pa] + size_at(ints, aux[pa])] = 0.0
+            fresh &= ~FRESH_A
+        if (fresh & FRESH_B) != 0 and fam != op.BINARY:
+            adj[off[pb]:off[pb] + size_at(ints, aux[pb])] = 0.0
+            fresh &= ~FRESH_B
+    yo = off[i]
+    if scalar and fam == op.UNARY:
+        xo = off[pa]
+        d = unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
+        if (fresh & FRESH_A) != 0:
+            adj[xo] = d
+        else:
+            adj[xo] += d
+    elif scalar:
+        scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0) | fresh, vals,
+                               adj)
+    elif call_backward(kernels[BACKWARD_AT + o], frame, i, fresh,
+                       (1 if need_a else 0) | (2 if need_b else 0)) != UNIT_OK:
+        return op.ERR_KERNEL, i, lowest
+    if has_extra[o] and (grad_bits[o] & 4) != 0:
+        lowest = _mark_extras(ints, aux[i], ops, base, need, lowest)
+    if need_a:
+        need[pa] = 1
+        lowest = min(lowest, pa)
+    if need_b:
+        need[pb] = 1
+        lowest = min(lowest, pb)
+    if not retain:
+        flags[i] |= op.FLAG_FREED
+    return op.OK, -1, lowest
+
+
+@njit(cache=True)
+def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, retain,
+                  kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
     record marked so far (`lowest`, lowered as inputs are marked), so the cost follows the graph, not the tape.
-    `tables`: opcodes.SWEEP_TABLES.
+    `tables`: opcodes.SWEEP_TABLES; `kernels`: units.TABLE, the units' and custom ops' addresses.
 
     The adjoint of a record is defined only once `need` marks it: `adj` is not zeroed between sweeps (zeroing
     costs a pass over memory as large as the values). The first consumer the sweep reaches writes an input's
     adjoint through the FRESH bits (stores, or zeroes it first where a kernel can only add), as in a gradient
-    program; extra inputs not marked yet are zeroed before their kernel runs.
-
-    tg.compile's later replays pass `back`, the program rows (see program.py) of the records a first full sweep
-    reached, in its order: the sweep then visits exactly those, the commonest kinds straight from the rows, and
-    ignores start, lowest and `need`. Everyone else passes NO_PROGRAM. One loop serves both, because every call
-    of this function costs ~0.4 us of reference counting on its arrays: it must not run once per record.
+    program; extra inputs not marked yet are zeroed before their kernel runs. Every family lists its extra
+    inputs the same way (params [n_extra, gids...]), so marking and zeroing them is the loop's job, not a unit's.
 
     Returns (status, record, culprit, lowest): OK, or an error code with the record that failed and the record
-    whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume.
+    whose saved value is missing or stale, or ERR_PYFUNC asking the caller to run a Python backward and resume,
+    or ERR_UNIT asking it to load the record's unit and resume at the record (nothing of it done yet).
     """
-    reads_a, reads_b, reads_y, saves, reads_c, has_extra = (tables[0], tables[1], tables[2], tables[3], tables[4],
-                                                            tables[5])
-    rows = back.shape[0]
-    t = 0
+    frame = make_frame(ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base)
     i = start + 1
-    fresh = 0
-    while True:
-        if rows > 0:
-            t = program_rows_backward(back, t, const, vals, adj)
-            if t == rows:
-                break
-            i = back[t, REC]
-            fresh = back[t, NEED] & (FRESH_A | FRESH_B)
-            t += 1
-        else:
-            if i <= lowest:
-                break
-            i -= 1
-            if need[i] == 0:
-                continue
-        o = ops[i]
-        fam = o >> 6
-        if fam == op.SOURCE or fam == op.GUARD:
-            if o == op.FREED:
-                return op.ERR_FREED, i, i, lowest
+    while i > lowest:
+        i -= 1
+        if need[i] == 0:
             continue
-        if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
-            return op.ERR_FREED, i, i, lowest
-        pa = a[i] - base if a[i] >= 0 else -1
-        pb = b[i] - base if b[i] >= 0 else -1
-        if reads_a[o] and _stale(flags, pa):
-            return op.ERR_STALE, i, pa, lowest
-        if reads_b[o] and _stale(flags, pb):
-            return op.ERR_STALE, i, pb, lowest
-        if reads_y[o] and _stale(flags, i):
-            return op.ERR_STALE, i, i, lowest
-        if reads_c[o]:
-            culprit = _stale_extra(ints, aux[i], flags, base)
-            if culprit >= 0:
-                return op.ERR_STALE, i, culprit, lowest
-        if o == op.PYFUNC_OP:
-            return op.ERR_PYFUNC, i, i, lowest
-        if o == op.PYFUNC_OUTPUT:
-            need[pa] = 1      # the node reads this output's adjoint when the sweep reaches it
-            lowest = min(lowest, pa)
-            if not retain:
-                flags[i] |= op.FLAG_FREED
-            continue
-        need_a = pa >= 0 and ops[pa] != op.CONST
-        need_b = pb >= 0 and ops[pb] != op.CONST
-        yo = off[i]
-        if rows == 0:
-            fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
-                FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
-            if has_extra[o]:
-                _zero_unmarked_extras(ints, aux, off, ops, i, base, adj, need)
-        if fresh != 0:
-            # a gradient program's first write of an input's adjoint: the kernels that cannot store instead of
-            # adding get it zeroed first
-            if (fresh & FRESH_A) != 0 and not (fam == op.REDUCE or fam == op.UNARY or fam == op.BINARY):
-                adj[off[pa]:off[pa] + size_at(ints, aux[pa])] = 0.0
-                fresh &= ~FRESH_A
-            if (fresh & FRESH_B) != 0 and fam != op.BINARY:
-                adj[off[pb]:off[pb] + size_at(ints, aux[pb])] = 0.0
-                fresh &= ~FRESH_B
-        if aux[i] == 0 and fam == op.UNARY:
-            xo = off[pa]
-            d = unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
-            if (fresh & FRESH_A) != 0:
-                adj[xo] = d
-            else:
-                adj[xo] += d
-        elif aux[i] == 0 and fam == op.BINARY:
-            scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0) | fresh,
-                                   vals, adj)
-        elif fam == op.UNARY:
-            unary_backward(o, off[pa], yo, size_at(ints, aux[i]), const[i], vals, adj, (fresh & FRESH_A) != 0)
-        elif fam == op.BINARY:
-            binary_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b, fresh, vals,
-                            adj)
-        elif fam == op.REDUCE:
-            # the keepdim shape of the output follows its own shape in the params
-            reduce_backward(o, ints, aux[pa], params_at(ints, aux[i]), off[pa], yo, const[i], vals, adj,
-                            (fresh & FRESH_A) != 0)
-        elif fam == op.STRIDED:
-            strided_backward(ints, aux[i], off[pa], yo, adj)
-        elif fam == op.GATHER:
-            gather_backward(ints, aux[i], off[pa], yo, adj)
-        elif fam == op.INDEX_PUT:
-            copy_slices_backward(ints, aux[i], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b, adj)
-        elif fam == op.TERNARY:
-            pc = ternary_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const[i], vals, adj)
-            if pc >= 0:
-                need[pc] = 1
-                lowest = min(lowest, pc)
-        elif fam == op.ORDER:
-            order_backward(o, ints, aux[i], off[pa], yo, vals, adj)
-        elif fam == op.LAYOUT:
-            lowest = layout_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, adj, need, lowest)
-        elif fam == op.LINALG:
-            linalg_backward(o, ints, aux[i], aux[pa], off[pa], off[pb] if pb >= 0 else 0, yo, need_a, need_b,
-                            const[i], vals, adj)
-            if o == op.LINALG_SLOGDET_SIGN:
-                need_a = False      # as in PyTorch, the sign passes no gradient (its input's grad stays None)
-        elif fam == op.NN:
-            lowest = nn_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, const[i], vals, adj, need,
-                                 lowest)
-        elif fam == op.CUSTOM:
-            lowest = min(lowest, custom_backward(custom_kernels, ints, aux, off, ops, base, i, a[i], b[i], vals,
-                                                 adj, need, op.CONST))
-        elif fam == op.MATMUL:
-            alpha = 1.0
-            b_transposed = False
-            if o == op.ADDMM:
-                p = params_at(ints, aux[i])
-                alpha = const[i]
-                b_transposed = ints[p + 3] != 0
-            matmul_backward(o, ints, aux[i], aux[pa], aux[pb], off[pa], off[pb], yo, need_a, need_b,
-                            alpha, b_transposed, vals, adj)
-            if o == op.ADDMM:
-                pc = ints[p + 1] - base
-                if ops[pc] != op.CONST:
-                    beta = ints[p + 2:p + 3].view(np.float64)[0]
-                    unbroadcast_add(ints, aux[i], aux[pc], off[pc], yo, beta, adj)
-                    need[pc] = 1
-                    lowest = min(lowest, pc)
-        if need_a:
-            need[pa] = 1
-            lowest = min(lowest, pa)
-        if need_b:
-            need[pb] = 1
-            lowest = min(lowest, pb)
-        if not retain:
-            flags[i] |= op.FLAG_FREED
+        status, culprit, lowest = _visit(i, 0, False, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj,
+                                         need, base, tables, retain, kernels, frame)
+        if status != op.OK:
+            return status, i, culprit, lowest
     return op.OK, -1, -1, lowest
+
+
+@njit(cache=True)
+def program_sweep(back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, kernels):
+    """tg.compile's later sweeps of a trace: the rows of `back`, the gradient program (program.py) of the records
+    a first full sweep reached, in its order; the commonest kinds straight from the rows, the rest as in
+    reverse_sweep (whose checks they passed on the first call). Returns the status."""
+    frame = make_frame(ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base)
+    t = 0
+    while True:
+        t = program_rows_backward(back, t, const, vals, adj)
+        if t == back.shape[0]:
+            return op.OK
+        status, _, _ = _visit(back[t, REC], back[t, NEED] & (FRESH_A | FRESH_B), True, 0, ops, a, b, aux, off, const,
+                              flags, ints, vals, adj, need, base, tables, True, kernels, frame)
+        if status != op.OK:
+            return status
+        t += 1
 
 
 @njit(cache=True)

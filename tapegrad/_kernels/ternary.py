@@ -11,6 +11,7 @@ from numba import njit
 
 from . import opcodes as op
 from .common import broadcast_strides, out_dims, params_at, size_at
+from .frame import UNIT_OK, inputs_of
 
 
 @njit(cache=True, inline="always")
@@ -93,8 +94,7 @@ def _input_c(ints, p, base):
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan, not ZeroDivisionError
 def ternary_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, c, vals, adj):
-    """Accumulate the partials into the inputs (summing over broadcast axes); returns c's record if its adjoint
-    was written (so the sweep visits it), else -1."""
+    """Accumulate the partials into the inputs (summing over broadcast axes; the sweep marks c)."""
     out_aux = aux[i]
     p = params_at(ints, out_aux)
     p1 = _scalar_param(ints, p)
@@ -123,7 +123,6 @@ def ternary_backward(o, ints, aux, off, ops, base, i, pa, pb, need_a, need_b, c,
             adj[bo + ib] += g * db
         if need_c:
             adj[co + ic] += g * dc
-    return pc if need_c else -1
 
 
 @njit(cache=True, inline="always")
@@ -163,3 +162,21 @@ def ternary_forward(o, ints, aux, off, base, i, pa, pb, c, vals):
         z = vals[bo + ib] if pb >= 0 else -math.inf
         w = vals[co + ic] if pc >= 0 else math.inf
         vals[yo + k] = ternary_value(o, vals[ao + ia], z, w, c, p1)
+
+
+@njit(cache=True)
+def ternary_record_forward(f, i):
+    """The TERNARY unit's forward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    ternary_forward(ops[i], ints, aux, off, base, i, pa, pb, const[i], vals)
+    return UNIT_OK
+
+
+@njit(cache=True)
+def ternary_record_backward(f, i, fresh, grads):
+    """The TERNARY unit's backward."""
+    ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base = f
+    pa, pb = inputs_of(a, b, i, base)
+    ternary_backward(ops[i], ints, aux, off, ops, base, i, pa, pb, (grads & 1) != 0, (grads & 2) != 0, const[i],
+                     vals, adj)

@@ -26,18 +26,13 @@ import numpy as np
 from numba import njit, types
 
 from .._kernels import opcodes as op
+from .._kernels import units
+from .._kernels.frame import CUSTOM_KERNELS_AT
 from .._tape import _state
 from ..tensor import Tensor, _result, _wrap, source_gid
 
-_MAX_KERNELS = 1024
-_kernels = np.zeros(_MAX_KERNELS, dtype=np.int64)
-_registered = []   # keeps wrappers alive: the table holds raw addresses
+_registered = []   # keeps wrappers alive: the kernel table (units.TABLE) holds raw addresses
 _WRAPPER_SIG = types.void(types.CPointer(types.float64), types.CPointer(types.float64), types.CPointer(types.int64))
-
-
-def custom_kernels():
-    """The address table handed to the reverse sweep."""
-    return _kernels
 
 
 @njit(cache=True, inline="always")
@@ -150,10 +145,10 @@ class CustomOp:
         if kind is None:
             wrapper = build_vjp_wrapper(self.vjp, self.n_inputs, ranks)
             kind = len(_registered)
-            if kind >= _MAX_KERNELS:
-                raise RuntimeError(f"too many custom kernels registered (at most {_MAX_KERNELS})")
+            if kind >= units.MAX_CUSTOM_KERNELS:
+                raise RuntimeError(f"too many custom kernels registered (at most {units.MAX_CUSTOM_KERNELS})")
             _registered.append(wrapper)
-            _kernels[kind] = wrapper.address
+            units.TABLE[CUSTOM_KERNELS_AT + kind] = wrapper.address
             _op_names[kind] = self.backward_name
             self._kinds[ranks] = kind
         return kind

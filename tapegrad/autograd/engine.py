@@ -5,11 +5,10 @@ import sys
 import numpy as np
 
 from .._kernels import opcodes as op
-from .._kernels.program import NO_PROGRAM
+from .._kernels import units
 from .._kernels.sweep import reverse_sweep
 from .. import _gc_freeze
 from .._tape import current_tape
-from .custom_op import custom_kernels
 from ..tensor import Tensor, _wrap, current_gid
 
 SECOND_TIME = (
@@ -85,6 +84,13 @@ def _stale_message(tape, consumer, culprit):
             "clone() the tensor before changing it, or change a copy.")
 
 
+def _kernel_failed_message(tape, i):
+    o = int(tape.ops[i])
+    name = op.NAMES.get(o) or "a custom operation's backward"
+    return (f"Function '{name}' failed in its backward kernel (for example a singular matrix in a linear-algebra "
+            "backward); its inputs' gradients are not defined")
+
+
 def run_sweep(tape, roots, retain):
     """Seed the adjoints of the recorded roots and sweep.
 
@@ -113,8 +119,8 @@ def run_sweep(tape, roots, retain):
     try:
         while start >= 0:
             status, i, culprit, lowest = reverse_sweep(
-                start, lowest, NO_PROGRAM, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
-                tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, custom_kernels())
+                start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
+                tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, units.TABLE)
             if status == op.OK:
                 _gc_freeze.freeze_after_kernels_load()
                 break
@@ -122,6 +128,12 @@ def run_sweep(tape, roots, retain):
                 raise RuntimeError(SECOND_TIME)
             if status == op.ERR_STALE:
                 raise RuntimeError(_stale_message(tape, i, culprit))
+            if status == op.ERR_UNIT:   # the first record of its family this process meets: load, then resume there
+                units.load("backward", tape.ops[i])
+                start = i
+                continue
+            if status == op.ERR_KERNEL:
+                raise RuntimeError(_kernel_failed_message(tape, i))
             # a Python-defined backward: run it, then resume below it
             lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
             if not retain:
