@@ -7,7 +7,6 @@ import numpy as np
 from .._kernels import opcodes as op
 from .._kernels.program import NO_PROGRAM
 from .._kernels.sweep import reverse_sweep
-from .. import _gc_freeze
 from .._tape import current_tape
 from .custom_op import custom_kernels
 from ..tensor import Tensor, _wrap, current_gid
@@ -116,7 +115,6 @@ def run_sweep(tape, roots, retain):
                 start, lowest, NO_PROGRAM, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, custom_kernels())
             if status == op.OK:
-                _gc_freeze.freeze_after_kernels_load()
                 break
             if status == op.ERR_FREED:
                 raise RuntimeError(SECOND_TIME)
