@@ -33,16 +33,14 @@ from . import autograd
 from . import nn
 from .compile import compile, grad, load_compiled, value_and_grad, vmap  # noqa: A004
 from . import optim
+from . import utils
 from .serialization import load, save
 from .autograd import enable_grad, no_grad, set_grad_enabled
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled
-from . import _gc_freeze
 from ._format import get_printoptions, printoptions, set_printoptions
 
 __version__ = "0.1.0"
-
-_gc_freeze.freeze_startup_objects()
 
 
 def numel(input):

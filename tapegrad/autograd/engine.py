@@ -7,7 +7,6 @@ import numpy as np
 from .._kernels import opcodes as op
 from .._kernels import units
 from .._kernels.sweep import reverse_sweep
-from .. import _gc_freeze
 from .._tape import current_tape
 from ..tensor import Tensor, _wrap, current_gid
 
@@ -122,7 +121,6 @@ def run_sweep(tape, roots, retain):
                 start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, units.TABLE)
             if status == op.OK:
-                _gc_freeze.freeze_after_kernels_load()
                 break
             if status == op.ERR_FREED:
                 raise RuntimeError(SECOND_TIME)
