@@ -35,6 +35,8 @@ from .compile import compile, grad, load_compiled, value_and_grad, vmap  # noqa:
 from . import optim
 from .serialization import load, save
 from .autograd import enable_grad, no_grad, set_grad_enabled
+from .autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
+from . import viz
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled
 from . import _gc_freeze

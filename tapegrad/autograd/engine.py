@@ -8,7 +8,9 @@ from .._kernels import opcodes as op
 from .._kernels.program import NO_PROGRAM
 from .._kernels.sweep import reverse_sweep
 from .. import _gc_freeze
+from .. import _tape
 from .._tape import current_tape
+from . import anomaly_mode
 from .custom_op import custom_kernels
 from ..tensor import Tensor, _wrap, current_gid
 
@@ -110,9 +112,11 @@ def run_sweep(tape, roots, retain):
         need[p] = 1
         start = max(start, p)
     lowest = start
+    # anomaly mode (autograd/anomaly_mode.py) drives the same sweep one record at a time, checking for nan
+    sweep = reverse_sweep if not _tape.anomaly_mode else anomaly_mode.stepwise_sweep(tape)
     try:
         while start >= 0:
-            status, i, culprit, lowest = reverse_sweep(
+            status, i, culprit, lowest = sweep(
                 start, lowest, NO_PROGRAM, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, custom_kernels())
             if status == op.OK:
@@ -123,7 +127,10 @@ def run_sweep(tape, roots, retain):
             if status == op.ERR_STALE:
                 raise RuntimeError(_stale_message(tape, i, culprit))
             # a Python-defined backward: run it, then resume below it
-            lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
+            node = tape.pyfuncs[tape.base + i]
+            lowest = min(lowest, node.run_backward(tape, adj, need, retain))
+            if sweep is not reverse_sweep and anomaly_mode.is_anomaly_check_nan_enabled():
+                anomaly_mode.check_gradients(tape, i, adj, need, node.input_gids)
             if not retain:
                 tape.flags[i] |= op.FLAG_FREED
             start = i - 1
