@@ -14,7 +14,7 @@ import numpy as np
 
 from ._kernels import opcodes as op
 from ._kernels import program as _program
-from .autograd.graph import AccumulateGrad, Node, Records
+from .autograd.graph import AccumulateGrad, Node, Records, _segment_of
 
 __all__ = ["make_dot", "Dot"]
 
@@ -194,7 +194,10 @@ class _Records(Records):
             out.append(("other", None, ()))
         if "y" in reads:
             out.append(("result", gid, self.shape(gid)))
-        return out
+        if o == op.ADDMM and self.params(gid, 4)[3]:
+            # F.linear's weight, read transposed: PyTorch saves the transpose, a tensor of its own
+            out = [(name, None, shape[::-1]) if name == "mat2" else (name, g, shape) for name, g, shape in out]
+        return sorted(out, key=lambda saved: saved[0])    # in name order, as torchviz lists them
 
     def attributes(self, gid):
         """{name: text} of the record's non-tensor attributes, under PyTorch's names where it has them."""
@@ -243,6 +246,14 @@ def _label(name, attrs, max_attr_chars):
     return "\n".join([name, "-" * max(left + right + 2, len(name))] + rows)
 
 
+def _leaf_of(tape, gid):
+    """The leaf tensor recorded as `gid`, if that record is a leaf."""
+    if not tape.owns(gid) or tape.ops[gid - tape.base] != op.LEAF:
+        return None
+    seg = _segment_of(tape, gid)
+    return next((t for g, t in seg.leaves if g == gid), None) if seg is not None else None
+
+
 # -- make_dot ------------------------------------------------------------------------------------------------
 
 def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_chars=50):
@@ -276,7 +287,11 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
         live = records is not None and not records.flags[gid - records.base] & op.FLAG_FREED
         if show_saved and live and records.opcode(gid) not in (op.PYFUNC_OP, op.PYFUNC_OUTPUT):
             for name, g, shape in records.saved(gid):
-                sid = f"v{g}" if g is not None else f"c{gid}_{name}"
+                # a saved output is a tensor of its own in PyTorch (unpacked afresh), a saved input the input
+                sid = f"c{gid}_{name}" if g is None else f"y{g}" if g == gid else f"v{g}"
+                leaf = _leaf_of(fn._seg.tape, g) if g is not None else None
+                if leaf is not None:
+                    sid = f"t{id(leaf)}"     # PyTorch hands back the leaf itself, and torchviz draws it once
                 picture.edge(fid, sid, dir="none")
                 picture.node(sid, _tensor_label(shape, name), fillcolor=SAVED_COLOR)
         if isinstance(fn, AccumulateGrad):
@@ -368,7 +383,7 @@ def trace_dot(trace, name="trace", program=False, show_attrs=False, max_attr_cha
         drawn.add(gid)
         o = records.opcode(gid)
         fam = o >> 6
-        rid = f"r{gid}"
+        rid = f"r{gid - base}"
         if fam == op.SOURCE:
             if o == op.LEAF:
                 picture.node(rid, _tensor_label(records.shape(gid), leaf_names.get(gid, "")), fillcolor=LEAF_COLOR)
@@ -400,13 +415,13 @@ def trace_dot(trace, name="trace", program=False, show_attrs=False, max_attr_cha
                 if records.opcode(g) == op.CONST and not program:
                     continue     # constants are not drawn (as in make_dot) unless the program is shown
                 draw(g)
-                picture.edge(f"r{g}", rid)
+                picture.edge(f"r{g - base}", rid)
 
     for k, (gid, shape, _) in enumerate(trace.outputs):
         draw(gid)
         picture.node(f"out{k}", _tensor_label(shape, f"output {k}" if len(trace.outputs) > 1 else ""),
                      fillcolor=OUTPUT_COLOR)
-        picture.edge(f"r{gid}", f"out{k}")
+        picture.edge(f"r{gid - base}", f"out{k}")
     # guards steer Python without feeding an output: draw them and what they read too
     for p in range(records.n):
         if records.ops[p] >> 6 == op.GUARD:

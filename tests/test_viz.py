@@ -5,11 +5,12 @@ import re
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.viz import Dot, GraphvizNotFound, make_dot
+from tapegrad.viz import GraphvizNotFound, make_dot
+
+pytestmark = pytest.mark.filterwarnings("ignore:distutils Version classes are deprecated:DeprecationWarning")
 
 
 # -- reading DOT back: nodes with their final attributes, and edges ------------------------------------------
@@ -171,3 +172,125 @@ def test_make_dot_without_params_names_no_leaf(program):
     torch, torchviz = _torch()
     expected = canonical(torchviz.make_dot(program(torch)[0]).source)
     assert canonical(make_dot(program(tg)[0]).source) == expected
+
+
+def squares_of_leaves(M):
+    x = M.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = M.tensor([0.5, 1.0, -1.0], requires_grad=True)
+    return ((x * x + 1) / w).exp().sum(), {"x": x, "w": w}
+
+
+@pytest.mark.parametrize("program", [classic, squares_of_leaves], ids=lambda p: p.__name__)
+def test_saved_values_and_attributes_as_torchviz_shows_them(program):
+    torch, torchviz = _torch()
+    out_t, params_t = program(torch)
+    out_g, params_g = program(tg)
+    expected = canonical(torchviz.make_dot(out_t, params=params_t, show_attrs=True, show_saved=True).source)
+    got = canonical(make_dot(out_g, params=params_g, show_attrs=True, show_saved=True).source)
+    assert got == expected
+
+
+def test_saved_values_of_a_linear_layer():
+    out, params = mlp(tg)
+    text = make_dot(out, params=params, show_attrs=True, show_saved=True).source
+    labels = [attrs.get("label", "") for attrs in parse_dot(text)[0].values()]
+    assert any(label.startswith("AddmmBackward0\n") and re.search(r"mat1 *: \[saved tensor\]", label)
+               for label in labels)
+    assert "mat2\n (4, 8)" in labels       # the weight, transposed, as PyTorch saves it
+    assert "result\n (5, 8)" in labels     # what ReLU's backward reads
+
+
+# -- rendering ------------------------------------------------------------------------------------------------
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+
+@needs_dot
+@pytest.mark.parametrize("program", [mlp, inplace_through_view, shared_and_tuple], ids=lambda p: p.__name__)
+def test_dot_renders_the_picture_and_names_every_grad_fn(program):
+    out, params = program(tg)
+    picture = make_dot(out, params=params, show_attrs=True, show_saved=True)
+    svg = subprocess.run(["dot", "-Tsvg"], input=picture.source.encode(), capture_output=True, check=True).stdout
+    svg = svg.decode()
+    names = {attrs["label"].split("\n")[0] for attrs in parse_dot(picture.source)[0].values()
+             if "fillcolor" not in attrs}
+    assert names and all(f">{name}</text>" in svg for name in names)
+    assert picture._repr_svg_() == svg and picture._repr_mimebundle_() == {"image/svg+xml": svg}
+
+
+@needs_dot
+def test_render_writes_the_format_asked_for(tmp_path):
+    picture = make_dot(classic(tg)[0])
+    assert picture.render(tmp_path / "graph") == str(tmp_path / "graph.svg")
+    assert (tmp_path / "graph.svg").read_text().lstrip().startswith("<?xml")
+    assert picture.render(tmp_path / "graph.png", format="png") == str(tmp_path / "graph.png")
+    assert (tmp_path / "graph.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_missing_dot_program_is_named(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    picture = make_dot(classic(tg)[0])
+    with pytest.raises(GraphvizNotFound, match="Graphviz's `dot` program"):
+        picture.render("unused")
+    assert picture._repr_svg_() is None
+    assert "`dot`" in picture._repr_mimebundle_()["text/plain"]
+
+
+def test_nodes_are_records_not_python_objects():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    out = y * y
+    assert out.grad_fn.next_functions[0][0] == out.grad_fn.next_functions[1][0]
+    nodes, _ = parse_dot(make_dot(out).source)
+    assert sorted(a["label"] for a in nodes.values() if "fillcolor" not in a) == [
+        "AccumulateGrad", "ExpBackward0", "MulBackward0"]
+
+
+# -- compiled traces -----------------------------------------------------------------------------------------
+
+def _compiled_with_a_guard():
+    w = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+
+    def f(x):
+        y = (x @ w).tanh()
+        if y.sum() > 0:
+            y = y * 2
+        return (y ** 2).sum() + x[0] * 3
+
+    cf = tg.compile(tg.value_and_grad(f))
+    x = tg.tensor([0.5, -1.0])
+    cf(x)
+    cf(x * 1.1)
+    return cf
+
+
+def test_compiled_graph_draws_the_trace_with_its_guards():
+    text = _compiled_with_a_guard().graph().source
+    nodes, edges = parse_dot(text)
+    labels = [a["label"] for a in nodes.values()]
+    assert "Guard: gt" in labels and "Guard: observed value" in labels
+    assert {"MmBackward0", "TanhBackward0", "PowBackward0", "SumBackward0", "AddBackward0"} <= set(labels)
+    assert "arg 0\n (2)" in labels and "captured\n (2, 2)" in labels
+    assert sum(a.get("fillcolor") == "darkolivegreen1" for a in nodes.values()) == 1
+
+
+def test_compiled_graph_with_the_program_rows():
+    text = _compiled_with_a_guard().graph(program=True).source
+    labels = [a["label"] for a in parse_dot(text)[0].values()]
+    mm = next(label for label in labels if label.startswith("MmBackward0"))
+    assert re.search(r"replay +: +matmul kernel", mm)
+    tanh = next(label for label in labels if label.startswith("TanhBackward0"))
+    assert "inline" in tanh
+
+
+def test_loaded_trace_draws_itself(tmp_path):
+    cf = tg.compile(tg.value_and_grad(lambda x: (x.sin() * x).sum()))
+    cf(tg.tensor([1.0, 2.0]))
+    cf.save(tmp_path / "f.npz")
+    loaded = tg.load_compiled(tmp_path / "f.npz")
+    assert canonical(loaded.graph().source) == canonical(cf.graph().source)
+
+
+def test_graph_before_any_call_says_so():
+    with pytest.raises(RuntimeError, match="nothing recorded yet"):
+        tg.compile(lambda x: x * 2).graph()
