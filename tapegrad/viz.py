@@ -67,11 +67,13 @@ class Dot:
         return done.stdout
 
     def render(self, path, format="svg"):
-        """Write the picture to `path` (".<format>" is added unless path ends with it); return the path written."""
+        """Write the picture to `path` (".<format>" is added unless path ends with it, and missing directories
+        are made); return the path written."""
         path = os.fspath(path)
         if not path.endswith("." + format):
             path += "." + format
         data = self.pipe(format)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as f:
             f.write(data)
         return path
@@ -111,6 +113,22 @@ class _Picture:
 
     def __init__(self):
         self.body = []
+        self.ids = {}
+
+    def id_of(self, key):
+        """The DOT id of what `key` names: a record by its gid, anything else numbered in order of appearance
+        (Python ids would make every drawing of the same program differ)."""
+        name = self.ids.get(key)
+        if name is None:
+            kind = key[0] if key else "none"
+            if kind == "record":
+                name = f"r{key[1]}"
+            elif kind == "transpose":
+                name = f"T{self.id_of(key[1:])}"
+            else:
+                name = f"{kind[0]}{len(self.ids)}"
+            self.ids[key] = name
+        return name
 
     def node(self, name, label, **attrs):
         self.body.append(f"\t{_quote(name)} [{_attrs(dict(label=label, **attrs))}]")
@@ -137,19 +155,6 @@ def _tensor_label(shape, name=""):
 def _short_name(name):
     # torchviz shows the node's class name: CopySlices, not PyTorch's qualified torch::autograd::CopySlices
     return name.rsplit("::", 1)[-1]
-
-
-def _node_id(key):
-    kind = key[0] if key else "none"
-    if kind == "record":
-        return f"r{key[1]}"
-    if kind == "leaf":
-        return f"g{key[1]}"
-    if kind == "object":
-        return f"o{key[1]}"
-    if kind == "none":
-        return "none"
-    return "T" + _node_id(key[1:])          # F.linear's transposed weight, drawn between ADDMM and the weight
 
 
 def _key(fn):
@@ -276,7 +281,7 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
         if key in seen:
             return
         seen.add(key)
-        fid = _node_id(key)
+        fid = picture.id_of(key)
         records = None
         gid = None
         if isinstance(fn, Node):
@@ -291,14 +296,14 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
                 sid = f"c{gid}_{name}" if g is None else f"y{g}" if g == gid else f"v{g}"
                 leaf = _leaf_of(fn._seg.tape, g) if g is not None else None
                 if leaf is not None:
-                    sid = f"t{id(leaf)}"     # PyTorch hands back the leaf itself, and torchviz draws it once
+                    sid = picture.id_of(("tensor", id(leaf)))   # PyTorch hands back the leaf itself
                 picture.edge(fid, sid, dir="none")
                 picture.node(sid, _tensor_label(shape, name), fillcolor=SAVED_COLOR)
         if isinstance(fn, AccumulateGrad):
             var = fn.variable
             seen.add(("tensor", id(var)))
-            picture.node(f"t{id(var)}", tensor_label(var), fillcolor=LEAF_COLOR)
-            picture.edge(f"t{id(var)}", fid)
+            picture.node(picture.id_of(("tensor", id(var))), tensor_label(var), fillcolor=LEAF_COLOR)
+            picture.edge(picture.id_of(("tensor", id(var))), fid)
         attrs = {}
         if show_attrs and records is not None:
             attrs = records.attributes(gid)
@@ -310,7 +315,7 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
         picture.node(fid, _label(name, attrs, max_attr_chars))
         for child, _ in getattr(fn, "next_functions", ()):
             if child is not None:
-                picture.edge(_node_id(_key(child)), fid)
+                picture.edge(picture.id_of(_key(child)), fid)
                 add_function(child)
         function = fn._pyfunc() if isinstance(fn, Node) and live else None
         if function is not None and function.ctx._saved and not function.ctx._freed:
@@ -318,21 +323,22 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
             for t, _ in function.ctx._saved:
                 if t is not None:
                     seen.add(("tensor", id(t)))
-                    picture.edge(f"t{id(t)}", fid, dir="none")
-                    picture.node(f"t{id(t)}", tensor_label(t), fillcolor=SAVED_COLOR)
+                    picture.edge(picture.id_of(("tensor", id(t))), fid, dir="none")
+                    picture.node(picture.id_of(("tensor", id(t))), tensor_label(t), fillcolor=SAVED_COLOR)
 
     def add_tensor(t, color=OUTPUT_COLOR):
         if ("tensor", id(t)) in seen:
             return
         seen.add(("tensor", id(t)))
-        picture.node(f"t{id(t)}", tensor_label(t), fillcolor=color)
+        tid = picture.id_of(("tensor", id(t)))
+        picture.node(tid, tensor_label(t), fillcolor=color)
         fn = t.grad_fn
         if fn is not None:
             add_function(fn)
-            picture.edge(_node_id(_key(fn)), f"t{id(t)}")
+            picture.edge(picture.id_of(_key(fn)), tid)
         if t._base is not None and t._seg is not None:    # a view in the graph: torchviz draws its base too
             add_tensor(t._base, BASE_COLOR)
-            picture.edge(f"t{id(t._base)}", f"t{id(t)}", style="dotted")
+            picture.edge(picture.id_of(("tensor", id(t._base))), tid, style="dotted")
 
     for t in (var if isinstance(var, (tuple, list)) else (var,)):
         if not isinstance(t, Tensor):

@@ -1,7 +1,9 @@
 """tapegrad.viz: make_dot draws the graph torchviz draws for the same PyTorch program, the DOT renders, and
 compiled traces draw themselves."""
 import collections
+import pathlib
 import re
+import runpy
 import shutil
 import subprocess
 
@@ -294,3 +296,22 @@ def test_loaded_trace_draws_itself(tmp_path):
 def test_graph_before_any_call_says_so():
     with pytest.raises(RuntimeError, match="nothing recorded yet"):
         tg.compile(lambda x: x * 2).graph()
+
+
+# -- the example script and the picture in the README ---------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@needs_dot
+def test_graph_pictures_example_writes_its_svgs(tmp_path):
+    script = runpy.run_path(str(ROOT / "examples" / "graph_pictures.py"))
+    written = script["draw_all"](tmp_path / "pictures")
+    assert [pathlib.Path(p).name for p in written] == ["graph_classic.svg", "graph_classic_saved.svg",
+                                                       "graph_mlp.svg", "graph_addmm.svg"]
+    for path in written:
+        assert "</svg>" in pathlib.Path(path).read_text()
+    # the copy in docs/ (shown in the README) draws the same nodes as the script draws now
+    texts = re.compile(r"<text[^>]*>([^<]*)</text>")
+    committed = sorted(texts.findall((ROOT / "docs" / "graph_mlp.svg").read_text()))
+    assert committed == sorted(texts.findall((tmp_path / "pictures" / "graph_mlp.svg").read_text()))
