@@ -155,8 +155,44 @@ def shared_and_tuple(M):
     return (h.sum(), (h * v).mean(), h), {"v": v, "w": w}
 
 
+def written_view_output(M):
+    x = M.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    a = x.clone()
+    v = a[0]
+    v.mul_(2)
+    return v.sum() + a[1].sum(), {"x": x}      # PyTorch reads v back from a: AsStridedBackward0
+
+
+def extra_inputs(M):
+    z = M.tensor([[1.0, 2.0, 0.5], [-1.0, 0.0, 3.0]], requires_grad=True)
+    lo = M.tensor([0.1, 0.2, 0.3], requires_grad=True)
+    norm = M.nn.LayerNorm(3)
+    parts = [norm(z), M.nn.functional.layer_norm(z, (3,)), M.clamp(z, min=lo), M.stack([z, z * 2]).sum(0)]
+    out = M.cat(parts).max() + M.where(z > 1, z, lo).sum()
+    out = out + M.nn.functional.cross_entropy(z, M.tensor([0, 2]))
+    return out, {"z": z, "lo": lo, **dict(norm.named_parameters())}
+
+
+def function_node(M):
+    class Scale(M.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x)
+            return x * w, x + w
+
+        @staticmethod
+        def backward(ctx, g, h):
+            x, = ctx.saved_tensors
+            return g + h, x * g + h
+
+    x = M.tensor([1.0, 2.0], requires_grad=True)
+    w = M.tensor([3.0, 4.0], requires_grad=True)
+    a, b = Scale.apply(x.exp(), w)
+    return (a * b).sum(), {"x": x, "w": w}
+
+
 PROGRAMS = [classic, mlp, mlp_tanh_mse, addmm, views, view_output, inplace_through_view, inplace_setitem,
-            shared_and_tuple]
+            shared_and_tuple, written_view_output, extra_inputs, function_node]
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)

@@ -69,9 +69,8 @@ class Node:
         tape = self._seg.tape
         if opcode == op.COPY_SLICES and b >= 0 and self._is_write_back():
             # PyTorch's CopySlices: the base's previous grad_fn, then the in-place operation's inputs but the view
-            inner = self._node_of(b)
-            rest = inner.next_functions[1:] if isinstance(inner, Node) else ()
-            return ((self._node_of(a), 0),) + tuple(rest)
+            inner = Node(self._seg, b)
+            return ((self._node_of(a), 0),) + tuple(inner.next_functions[1:])
         if opcode in (op.PYFUNC_OP, op.PYFUNC_OUTPUT):
             node = self._pyfunc()
             inputs = list(node.input_gids) if node is not None else []
@@ -86,7 +85,22 @@ class Node:
                             (TransposeNode(weight, self._gid) if weight is not None else None, 0))
             elif opcode == op.CUSTOM_OP and tape.owns(self._gid):
                 inputs = [g for g in (a, b) if g >= 0] + self._params()[:-1]
+            elif op.HAS_EXTRA[opcode] and tape.owns(self._gid):
+                # inputs beyond a and b (a layer norm's bias, a clamp's max, ...): PyTorch shows as many as
+                # N_NEXT says, and every input of a cat or stack
+                inputs = [a, b] + self._extra_inputs()
+                if opcode in (op.CAT, op.STACK):
+                    inputs = [g for g in inputs if g != -1]
+                else:    # an absent optional input (no bias, no max) shows as None
+                    n = op.N_NEXT.get(opcode, 0)
+                    inputs = (inputs + [-1] * n)[:n]
         return tuple((self._node_of(g), 0) for g in inputs)
+
+    def _extra_inputs(self):
+        tape = self._seg.tape
+        aux = int(tape.aux[self._gid - tape.base])
+        p = aux + 1 + int(tape.ints[aux])
+        return [int(v) for v in tape.ints[p + 1:p + 1 + int(tape.ints[p])]]
 
     def _is_write_back(self):
         tape = self._seg.tape
@@ -122,7 +136,7 @@ class Node:
             return None
         if opcode in (op.CONST, op.FREED):
             return None
-        return Node(seg, gid)
+        return _shown(seg, gid)
 
     def __eq__(self, other):
         return isinstance(other, Node) and other._seg.tape is self._seg.tape and other.key() == self.key()
@@ -164,6 +178,37 @@ class TransposeNode:
         return f"<TBackward0 object at {hex(id(self))}>"
 
 
+class AsStridedNode:
+    """The AsStridedBackward0 PyTorch shows as the grad_fn of a view written in place: the view read back from
+    its base's new value (the CopySlices). tapegrad records the view's new value itself (`own`), which gives the
+    same gradients, so this node exists only in the graph's view."""
+
+    __slots__ = ("_own", "_base")
+
+    def __init__(self, own, base):
+        self._own = own
+        self._base = base
+
+    def name(self):
+        return "AsStridedBackward0"
+
+    def key(self):
+        return ("as_strided",) + self._own.key()
+
+    @property
+    def next_functions(self):
+        return ((self._base, 0),)
+
+    def __eq__(self, other):
+        return isinstance(other, AsStridedNode) and other._own == self._own
+
+    def __hash__(self):
+        return hash(("as_strided", self._own))
+
+    def __repr__(self):
+        return f"<AsStridedBackward0 object at {hex(id(self))}>"
+
+
 class AccumulateGrad:
     """Where a leaf's gradient lands; `variable` is the leaf."""
 
@@ -191,7 +236,20 @@ class AccumulateGrad:
 
 
 def node_for(seg, gid):
-    return Node(seg, seg.resolve(gid))
+    return _shown(seg, seg.resolve(gid))
+
+
+def _shown(seg, gid):
+    """The node shown for record gid: its own, or for the new value of a view written in place, PyTorch's
+    AsStridedBackward0 of the base's new value. The write-back record follows that value at once, or after the
+    record of its base (ops/inplace.py apply_inplace)."""
+    tape = seg.tape
+    tape.flush()
+    for g in (gid + 1, gid + 2):
+        p = g - tape.base
+        if (tape.owns(g) and tape.ops[p] == op.COPY_SLICES and tape.b[p] == gid and tape.const[p] == WRITE_BACK):
+            return AsStridedNode(Node(seg, gid), Node(_segment_of(tape, g), g))
+    return Node(seg, gid)
 
 
 class RenamedNode(Node):
