@@ -263,6 +263,8 @@ class RenamedNode(Node):
 
 
 def renamed(node, name):
+    if not isinstance(node, Node):
+        return node
     out = RenamedNode(node._seg, node._gid)
     out._name = name
     return out
