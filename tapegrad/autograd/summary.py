@@ -67,12 +67,16 @@ class TapeSummary:
         frozen = gc.get_freeze_count() > 0
         if frozen:
             gc.unfreeze()
+        # one scan of the heap for all segments (a scan per segment costs minutes on a long-lived tape)
+        holders = {id(seg): ([], []) for seg in tape.segments}
+        for r in gc.get_referrers(*tape.segments):
+            seg = getattr(r, "_seg", None) if not isinstance(r, (dict, list)) else None
+            if seg is not None and id(seg) in holders:
+                holders[id(seg)][isinstance(r, Node)].append(r)
         self.segments = []
         for k, seg in enumerate(tape.segments):
             stop = tape.segments[k + 1].start if k + 1 < len(tape.segments) else tape.base + n
-            referrers = gc.get_referrers(seg)
-            tensors = [r for r in referrers if getattr(r, "_seg", None) is seg and not isinstance(r, Node)]
-            nodes = [r for r in referrers if isinstance(r, Node)]
+            tensors, nodes = holders[id(seg)]
             self.segments.append(SegmentSummary(k, seg.start, stop, garbage[k], tensors, nodes,
                                                 [t for _, t in seg.leaves]))
         if frozen:
