@@ -16,7 +16,7 @@ from ._kernels import opcodes as op
 from ._kernels import program as _program
 from .autograd.graph import AccumulateGrad, Node, Records, _segment_of
 
-__all__ = ["make_dot", "Dot"]
+__all__ = ["make_dot", "trace_dot", "Dot", "GraphvizNotFound"]
 
 # torchviz's colours: leaves that receive .grad, saved values, outputs, and the base of an output that is a view
 LEAF_COLOR = "lightblue"
