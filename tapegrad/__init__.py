@@ -36,6 +36,8 @@ from . import optim
 from . import utils
 from .serialization import load, save
 from .autograd import enable_grad, no_grad, set_grad_enabled
+from .autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
+from . import viz
 from .autograd.custom_op import custom_op
 from ._tape import is_grad_enabled
 from ._format import get_printoptions, printoptions, set_printoptions

@@ -29,6 +29,9 @@ from ._kernels import opcodes as op
 from ._kernels import sweep as _sweep
 
 _GID_SPAN = 1 << 40          # each thread's tape owns a disjoint range of gids
+# anomaly mode (autograd/anomaly_mode.py), global as in PyTorch: while on, every record keeps the Python stack
+# of the call that made it, and backward checks each gradient for nan; while off it costs one test per record
+anomaly_mode = False
 _tape_numbers = itertools.count()
 
 
@@ -82,6 +85,7 @@ class Tape:
         self.staged_floats = []  # (const, value) of staged 0-d records, flattened
         self.pyfuncs = {}        # gid -> Python backward of a tapegrad.autograd.Function record
         self.stale_info = {}     # gid -> (base tensor, version it had) for records overwritten in place
+        self.forward_calls = {}  # gid -> the Python stack that recorded it, kept while anomaly mode is on
         self.adj = np.zeros(0)   # adjoint and reached-flag buffers reused by every backward (autograd.engine)
         self.adj_spare = None    # a second adjoint buffer, for when gradients handed over still show the first
         self.hand_over = True    # whether large gradients are handed over as views of `adj` (autograd.engine)
@@ -151,6 +155,8 @@ class Tape:
             self.staged_floats += (const, value)
             self.n = p + 1
             self.nv = vo + 1
+            if anomaly_mode:
+                self.note_forward_call(self.base + p)
             return self.base + p
         if p >= len(self.ops):
             self._grow_records(p + 1)
@@ -172,6 +178,8 @@ class Tape:
         self.off[p] = vo
         self.nv = vo + size
         self.n = p + 1
+        if anomaly_mode:
+            self.note_forward_call(self.base + p)
         return self.base + p
 
     def push_into(self, opcode, ia, ib, shape, size, aux):
@@ -192,7 +200,14 @@ class Tape:
         self.off[p] = vo
         self.nv = vo + size
         self.n = p + 1
+        if anomaly_mode:
+            self.note_forward_call(self.base + p)
         return self.base + p, self.vals[vo:vo + size].reshape(shape)
+
+    def note_forward_call(self, gid):
+        """Keep the stack of the Python call recording `gid`, for anomaly mode's report of a failing backward."""
+        from .autograd.anomaly_mode import forward_call_stack
+        self.forward_calls[gid] = forward_call_stack()
 
     def _vals_for_reuse(self):
         """`vals` when nothing but the tape refers to it, else a fresh buffer of the same size: tensors computed
@@ -315,6 +330,7 @@ class Tape:
         self.ni = 1
         self.pyfuncs.clear()
         self.stale_info.clear()
+        self.forward_calls.clear()
         self.segments = []
         self.garbage_prefix = 0
         self.new_segment()
@@ -376,6 +392,8 @@ class Tape:
                 pyfuncs[g2] = node
         self.pyfuncs = pyfuncs
         self.stale_info = {remap(g): v for g, v in self.stale_info.items() if remap(g) is not None}
+        if self.forward_calls:
+            self.forward_calls = {remap(g): v for g, v in self.forward_calls.items() if remap(g) is not None}
         for name, arr in out.items():
             setattr(self, name, arr)
         self.base = new_base

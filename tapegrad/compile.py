@@ -867,6 +867,12 @@ class CompiledFunction:
                           f"{self.stats.replays} times: guards keep failing (values that steer Python change "
                           "from call to call), so compiling does not pay off here", RuntimeWarning, stacklevel=3)
 
+    def graph(self, program=False, show_attrs=False):
+        """A picture of the most recently recorded trace (tapegrad.viz.trace_dot); program=True adds each
+        record's row of the replay program."""
+        from .viz import latest_trace, trace_dot
+        return trace_dot(latest_trace(self.traces), f"tg.compile({self.__name__})", program, show_attrs)
+
     # -- persistence ------------------------------------------------------------------------------------------
     def save(self, path):
         """Save the most recently recorded trace as an npz of plain arrays (no pickle)."""
@@ -1166,6 +1172,11 @@ class LoadedTrace:
                            meta["input_gids"], [(tuple(s), np.dtype(d)) for s, d in meta["input_meta"]],
                            [(g, tuple(s), np.dtype(d)) for g, s, d in meta["outputs"]], meta["structure"], [], [],
                            [True] * len(meta["input_gids"]))
+
+    def graph(self, program=False, show_attrs=False):
+        """A picture of the loaded trace, as CompiledFunction.graph draws one."""
+        from .viz import trace_dot
+        return trace_dot(self.trace, self.name, program, show_attrs)
 
     def __call__(self, *tensors):
         trace = self.trace

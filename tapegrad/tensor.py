@@ -8,6 +8,7 @@ import numpy as np
 from . import _dtypes
 from ._dtypes import from_numpy_dtype
 from ._kernels import opcodes as op
+from . import _tape
 from ._tape import _state, current_tape
 
 
@@ -428,6 +429,8 @@ def record_elementwise(tape, opcode, x, y, data, const=0.0):
         tape.n = p + 1
         tape.nv = vo + 1
         gid = tape.base + p
+        if _tape.anomaly_mode:
+            tape.note_forward_call(gid)
     else:
         aux = int(tape.aux[ia - tape.base]) if data.shape == x._data.shape else tape.put_shape(data.shape)
         gid = tape.push(opcode, ia, ib, data, aux, const)

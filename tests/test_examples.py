@@ -103,8 +103,8 @@ def _run(path, module="tapegrad"):
 
 def test_every_example_is_covered():
     # custom_op.py is run, and its property tests too, by tests/test_custom_ops.py; compile_rosenbrock.py (which
-    # has no PyTorch counterpart) by tests/test_compile.py
-    others = {"custom_op.py", "compile_rosenbrock.py"}
+    # has no PyTorch counterpart) by tests/test_compile.py; graph_pictures.py (which writes files) by tests/test_viz.py
+    others = {"custom_op.py", "compile_rosenbrock.py", "graph_pictures.py"}
     assert sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in others) == sorted(EXPECTED)
 
 

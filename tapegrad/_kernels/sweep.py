@@ -273,6 +273,16 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
 
 
 @njit(cache=True)
+def sweep_record(i, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, retain,
+                 kernels):
+    """What reverse_sweep does at record i, alone: (status, culprit, lowest). Anomaly mode sweeps one record at a
+    time with it, to check each record's gradients before the next runs."""
+    frame = make_frame(ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base)
+    return _visit(i, 0, False, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
+                  retain, kernels, frame)
+
+
+@njit(cache=True)
 def program_sweep(back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, kernels):
     """tg.compile's later sweeps of a trace: the rows of `back`, the gradient program (program.py) of the records
     a first full sweep reached, in its order; the commonest kinds straight from the rows, the rest as in

@@ -7,7 +7,9 @@ import numpy as np
 from .._kernels import opcodes as op
 from .._kernels import units
 from .._kernels.sweep import reverse_sweep
+from .. import _tape
 from .._tape import current_tape
+from . import anomaly_mode
 from ..tensor import Tensor, _wrap, current_gid
 
 SECOND_TIME = (
@@ -115,9 +117,11 @@ def run_sweep(tape, roots, retain):
         need[p] = 1
         start = max(start, p)
     lowest = start
+    # anomaly mode (autograd/anomaly_mode.py) drives the same sweep one record at a time, checking for nan
+    sweep = reverse_sweep if not _tape.anomaly_mode else anomaly_mode.stepwise_sweep(tape)
     try:
         while start >= 0:
-            status, i, culprit, lowest = reverse_sweep(
+            status, i, culprit, lowest = sweep(
                 start, lowest, tape.ops, tape.a, tape.b, tape.aux, tape.off, tape.const, tape.flags, tape.ints,
                 tape.vals, adj, need, tape.base, op.SWEEP_TABLES, retain, units.TABLE)
             if status == op.OK:
@@ -133,7 +137,10 @@ def run_sweep(tape, roots, retain):
             if status == op.ERR_KERNEL:
                 raise RuntimeError(_kernel_failed_message(tape, i))
             # a Python-defined backward: run it, then resume below it
-            lowest = min(lowest, tape.pyfuncs[tape.base + i].run_backward(tape, adj, need, retain))
+            node = tape.pyfuncs[tape.base + i]
+            lowest = min(lowest, node.run_backward(tape, adj, need, retain))
+            if sweep is not reverse_sweep and anomaly_mode.is_anomaly_check_nan_enabled():
+                anomaly_mode.check_gradients(tape, i, adj, need, node.input_gids)
             if not retain:
                 tape.flags[i] |= op.FLAG_FREED
             start = i - 1

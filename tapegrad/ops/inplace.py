@@ -6,6 +6,7 @@ import numpy as np
 
 from .._kernels import opcodes as op
 from .._tape import _state
+from ..autograd.graph import SNAPSHOT, WRITE_BACK
 from ..tensor import Tensor, current_gid, needs_grad, record, recording_tape, source_gid
 from ._common import SCALAR_TYPES, as_operand, attach, constant, wrap_dim
 from .elementwise import add, div, mul, sub
@@ -88,7 +89,7 @@ def apply_inplace(name, t, compute, reads_self=False):
         _check_allowed(t)
     src = t
     if recording and reads_self and t._rg:
-        src = record(op.CLONE, (t,), t._data)   # keeps the value the new record's backward will read
+        src = record(op.CLONE, (t,), t._data, const=SNAPSHOT)   # keeps the value the new record's backward reads
     new = _conform(name, compute(src), t._data)
     invalidate(t)
     if isinstance(t._data, np.ndarray):
@@ -112,7 +113,7 @@ def _write_back(view, new):
     ib = source_gid(new, tape)
     data = np.array(base._data, copy=True)
     aux = tape.put_ints((data.ndim, *data.shape, m, *idx, *range(m)))
-    gid = tape.push(op.COPY_SLICES, ia, ib, data, aux)
+    gid = tape.push(op.COPY_SLICES, ia, ib, data, aux, WRITE_BACK)   # marks it for grad_fn views (autograd.graph)
     base._id, base._seg, base._rg = gid, tape.seg, True
 
 
