@@ -77,3 +77,13 @@ def bias_runs(ints, out_aux, a_aux, b_aux):
     if nb == n and _is_trailing(ints, out_aux, a_aux):
         return na, 0, na
     return 0, 0, 0
+
+
+@njit(cache=True, inline="always")
+def copy_run(dst, d0, src, s0, n):
+    """dst[d0:d0 + n] = src[s0:s0 + n] as a loop over slices: the slice assignment's shape check compiles numba's
+    error-message formatting into every loop that has one (seconds per loop, cold), and it cannot fail here."""
+    d = dst[d0:d0 + n]
+    s = src[s0:s0 + n]
+    for k in range(n):
+        d[k] = s[k]

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from . import opcodes as op
-from .common import broadcast_strides, out_dims, params_at, size_at
+from .common import broadcast_strides, copy_run, out_dims, params_at, size_at
 from .frame import FRESH_A, UNIT_OK, inputs_of
 
 
@@ -593,7 +593,7 @@ def is_contiguous_run(ints, y_aux):
 @njit(cache=True, inline="always")
 def run_forward(xo, yo, n, vals):
     """y = x[start:start + n] for a view that is one contiguous run (xo: the run's start; is_contiguous_run)."""
-    vals[yo:yo + n] = vals[xo:xo + n]
+    copy_run(vals, yo, vals, xo, n)
 
 
 @njit(cache=True, inline="always")

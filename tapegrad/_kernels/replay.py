@@ -10,6 +10,7 @@ import numpy as np
 from numba import carray, njit, prange
 
 from . import opcodes as op
+from .common import copy_run
 from .elementwise import binary_same_size_forward, binary_value, unary_forward, unary_value
 from .frame import FORWARD_AT, UNIT_OK, address_as, call_forward, make_frame
 from .movement import pairwise_sum, run_forward
@@ -156,7 +157,7 @@ def value_and_grad_table(table, x):
     vals = _vector(table, 11, np.float64)
     x_at = table[TABLE_X_AT]
     if x_at >= 0:
-        vals[x_at:x_at + x.shape[0]] = x
+        copy_run(vals, x_at, x, 0, x.shape[0])
     s = _TABLE_SCALARS
     failed, status = value_and_grad_replay(
         _matrix(table, 0, np.int64), _matrix(table, 1, np.int64), _matrix(table, 2, np.int64),
@@ -186,10 +187,10 @@ def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, templ
         adj = np.full(template.shape[0] if with_grad else 1, adj_fill)
         need = np.zeros(max(n, 1) if with_grad else 1, np.uint8)
         for r in range(c * per, min(rows, (c + 1) * per)):
-            vals[:] = template
+            copy_run(vals, 0, template, 0, template.shape[0])
             for k in range(load.shape[0]):
                 o, start, length = load[k, 0], load[k, 1] + r * load[k, 2], load[k, 2]
-                vals[o:o + length] = inputs[start:start + length]
+                copy_run(vals, o, inputs, start, length)
             if with_grad:
                 failed = value_and_grad_replay(prog, back, zero, ops, a, b, aux, off, const, flags, ints, vals,
                                                adj, need, n, base, output, tables, kernels, rows_only)[0]
@@ -201,8 +202,8 @@ def replay_rows(prog, back, zero, ops, a, b, aux, off, const, flags, ints, templ
             for k in range(store.shape[0]):
                 o, start, length = store[k, 1], store[k, 2] + r * store[k, 3], store[k, 3]
                 if store[k, 0] == 0:
-                    results[start:start + length] = vals[o:o + length]
+                    copy_run(results, start, vals, o, length)
                 elif store[k, 0] == 1:
-                    results[start:start + length] = adj[o:o + length]
+                    copy_run(results, start, adj, o, length)
                 else:
                     results[start:start + length] = 0.0
