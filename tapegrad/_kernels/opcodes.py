@@ -296,8 +296,10 @@ HAS_EXTRA = _flags(EXTRA, bool)
 SAVES = READS_A | READS_B | READS_Y  # PyTorch frees saved tensors after backward; only these ops then refuse a second pass
 # which inputs take a gradient (bit 1: a, bit 2: b, bit 4: the extra inputs), for the loops to mark them generically
 GRAD_BITS = _flags(GRADS, lambda g: ("a" in g) + 2 * ("b" in g) + 4 * ("c" in g))
-# the per-opcode tables reverse_sweep takes, as one array (rows in this order)
+# the per-opcode tables reverse_sweep takes, as one array; its rows (indexed as tables[ROW, opcode]: a row slice
+# per record would cost a reference-counted array view)
 SWEEP_TABLES = np.ascontiguousarray(np.stack([READS_A, READS_B, READS_Y, SAVES, READS_C, HAS_EXTRA, GRAD_BITS]))
+READS_A_ROW, READS_B_ROW, READS_Y_ROW, SAVES_ROW, READS_C_ROW, HAS_EXTRA_ROW, GRAD_BITS_ROW = range(7)
 
 # record flag bits
 FLAG_FREED = 1

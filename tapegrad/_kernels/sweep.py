@@ -115,23 +115,22 @@ def _mark_extras(ints, aux_i, ops, base, need, lowest):
     return lowest
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _check(i, ops, a, b, aux, flags, ints, base, tables):
     """(OK, -1), or an error and its culprit when record i's backward would read a value released by an earlier
     backward (ERR_FREED) or changed in place since it was saved (ERR_STALE)."""
-    reads_a, reads_b, reads_y, saves, reads_c = tables[0], tables[1], tables[2], tables[3], tables[4]
     o = ops[i]
-    if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
+    if (flags[i] & op.FLAG_FREED) != 0 and tables[op.SAVES_ROW, o]:
         return op.ERR_FREED, i
     pa = a[i] - base if a[i] >= 0 else -1
     pb = b[i] - base if b[i] >= 0 else -1
-    if reads_a[o] and _stale(flags, pa):
+    if tables[op.READS_A_ROW, o] and _stale(flags, pa):
         return op.ERR_STALE, pa
-    if reads_b[o] and _stale(flags, pb):
+    if tables[op.READS_B_ROW, o] and _stale(flags, pb):
         return op.ERR_STALE, pb
-    if reads_y[o] and _stale(flags, i):
+    if tables[op.READS_Y_ROW, o] and _stale(flags, i):
         return op.ERR_STALE, i
-    if reads_c[o]:
+    if tables[op.READS_C_ROW, o]:
         culprit = _stale_extra(ints, aux[i], flags, base)
         if culprit >= 0:
             return op.ERR_STALE, culprit
@@ -139,10 +138,10 @@ def _check(i, ops, a, b, aux, flags, ints, base, tables):
 
 
 @njit(cache=True, inline="always")
-def _inputs_needed(o, pa, pb, ops, grad_bits):
+def _inputs_needed(o, pa, pb, ops, tables):
     """Whether record's inputs a and b take a gradient: they exist, are not constants, and the op passes one."""
-    return (pa >= 0 and ops[pa] != op.CONST and (grad_bits[o] & 1) != 0,
-            pb >= 0 and ops[pb] != op.CONST and (grad_bits[o] & 2) != 0)
+    return (pa >= 0 and ops[pa] != op.CONST and (tables[op.GRAD_BITS_ROW, o] & 1) != 0,
+            pb >= 0 and ops[pb] != op.CONST and (tables[op.GRAD_BITS_ROW, o] & 2) != 0)
 
 
 @njit(cache=True)
@@ -150,7 +149,6 @@ def reach(output, ops, a, b, aux, flags, ints, base, tables):
     """The records a sweep from `output` would visit, marked in a fresh `need`, with the checks it would make but
     none of its arithmetic: (status, culprit, need). tg.compile builds a trace's gradient program from it, so even
     its first sweep runs from program rows (and needs only the units of rows that are not)."""
-    has_extra, grad_bits = tables[5], tables[6]
     need = np.zeros(max(ops.shape[0], 1), np.uint8)
     need[output] = 1
     for i in range(output, -1, -1):
@@ -164,8 +162,8 @@ def reach(output, ops, a, b, aux, flags, ints, base, tables):
             return status, culprit, need
         pa = a[i] - base if a[i] >= 0 else -1
         pb = b[i] - base if b[i] >= 0 else -1
-        need_a, need_b = _inputs_needed(o, pa, pb, ops, grad_bits)
-        if has_extra[o] and (grad_bits[o] & 4) != 0:
+        need_a, need_b = _inputs_needed(o, pa, pb, ops, tables)
+        if tables[op.HAS_EXTRA_ROW, o] and (tables[op.GRAD_BITS_ROW, o] & 4) != 0:
             _mark_extras(ints, aux[i], ops, base, need, 0)
         if need_a:
             need[pa] = 1
@@ -174,13 +172,27 @@ def reach(output, ops, a, b, aux, flags, ints, base, tables):
     return op.OK, -1, need
 
 
+@njit(cache=True, inline="always")
+def _scalar_adjoints(o, fam, pa, pb, yo, need_a, need_b, fresh, off, c, vals, adj):
+    """A 0-d UNARY or BINARY record's backward, inline: its inputs' adjoints, stored where `fresh` says."""
+    if fam == op.UNARY:
+        xo = off[pa]
+        d = unary_adjoint(o, vals[xo], vals[yo], c, adj[yo])
+        if (fresh & FRESH_A) != 0:
+            adj[xo] = d
+        else:
+            adj[xo] += d
+    else:
+        scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0) | fresh, vals,
+                               adj)
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
            retain, kernels, frame):
     """Propagate record i's adjoint to its inputs (checking that what its backward reads is still there) and mark
     them needed. `fresh`: in a gradient program, the row's FRESH bits; an eager sweep works them out from `need`.
     Returns (status, culprit, lowest): see reverse_sweep."""
-    has_extra, grad_bits = tables[5], tables[6]
     o = ops[i]
     fam = o >> 6
     if fam == op.SOURCE or fam == op.GUARD:
@@ -200,11 +212,12 @@ def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints
         if not retain:
             flags[i] |= op.FLAG_FREED
         return op.OK, -1, min(lowest, pa)
-    need_a, need_b = _inputs_needed(o, pa, pb, ops, grad_bits)
+    need_a, need_b = _inputs_needed(o, pa, pb, ops, tables)
+    has_extra = tables[op.HAS_EXTRA_ROW, o] != 0
     if not in_program:
         fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
             FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
-        if has_extra[o]:
+        if has_extra:
             _zero_unmarked_extras(ints, aux, off, ops, i, base, adj, need)
     if fresh != 0:
         # the first write of an input's adjoint in this sweep: the kernels that cannot store instead of adding get
@@ -215,21 +228,12 @@ def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints
         if (fresh & FRESH_B) != 0 and fam != op.BINARY:
             adj[off[pb]:off[pb] + size_at(ints, aux[pb])] = 0.0
             fresh &= ~FRESH_B
-    yo = off[i]
-    if scalar and fam == op.UNARY:
-        xo = off[pa]
-        d = unary_adjoint(o, vals[xo], vals[yo], const[i], adj[yo])
-        if (fresh & FRESH_A) != 0:
-            adj[xo] = d
-        else:
-            adj[xo] += d
-    elif scalar:
-        scalar_binary_backward(o, off[pa], off[pb], yo, (1 if need_a else 0) | (2 if need_b else 0) | fresh, vals,
-                               adj)
+    if scalar:
+        _scalar_adjoints(o, fam, pa, pb, off[i], need_a, need_b, fresh, off, const[i], vals, adj)
     elif call_backward(kernels[BACKWARD_AT + o], frame, i, fresh,
                        (1 if need_a else 0) | (2 if need_b else 0)) != UNIT_OK:
         return op.ERR_KERNEL, i, lowest
-    if has_extra[o] and (grad_bits[o] & 4) != 0:
+    if has_extra and (tables[op.GRAD_BITS_ROW, o] & 4) != 0:
         lowest = _mark_extras(ints, aux[i], ops, base, need, lowest)
     if need_a:
         need[pa] = 1
@@ -242,7 +246,7 @@ def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints
     return op.OK, -1, lowest
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, retain,
                   kernels):
     """Propagate adjoints from records marked in `need`, from physical index `start` down to the lowest
@@ -260,10 +264,40 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
     or ERR_UNIT asking it to load the record's unit and resume at the record (nothing of it done yet).
     """
     frame = make_frame(ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base)
+    # 0-d arithmetic, the bulk of scalar code, is swept right here, reading the tables' rows taken once: through
+    # _visit (a call, and the 2-D table indexed per record) the eager sweep took 4x as long on 0-d records
+    reads_a, reads_b, reads_y, saves, grad_bits = tables[0], tables[1], tables[2], tables[3], tables[6]
     i = start + 1
     while i > lowest:
         i -= 1
         if need[i] == 0:
+            continue
+        o = ops[i]
+        fam = o >> 6
+        if aux[i] == 0 and (fam == op.UNARY or fam == op.BINARY):
+            pa = a[i] - base if a[i] >= 0 else -1
+            pb = b[i] - base if b[i] >= 0 else -1
+            if (flags[i] & op.FLAG_FREED) != 0 and saves[o]:
+                return op.ERR_FREED, i, i, lowest
+            if reads_a[o] and _stale(flags, pa):
+                return op.ERR_STALE, i, pa, lowest
+            if reads_b[o] and _stale(flags, pb):
+                return op.ERR_STALE, i, pb, lowest
+            if reads_y[o] and _stale(flags, i):
+                return op.ERR_STALE, i, i, lowest
+            need_a = pa >= 0 and ops[pa] != op.CONST and (grad_bits[o] & 1) != 0
+            need_b = pb >= 0 and ops[pb] != op.CONST and (grad_bits[o] & 2) != 0
+            fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
+                FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
+            _scalar_adjoints(o, fam, pa, pb, off[i], need_a, need_b, fresh, off, const[i], vals, adj)
+            if need_a:
+                need[pa] = 1
+                lowest = min(lowest, pa)
+            if need_b:
+                need[pb] = 1
+                lowest = min(lowest, pb)
+            if not retain:
+                flags[i] |= op.FLAG_FREED
             continue
         status, culprit, lowest = _visit(i, 0, False, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj,
                                          need, base, tables, retain, kernels, frame)
