@@ -187,6 +187,21 @@ def _scalar_adjoints(o, fam, pa, pb, yo, need_a, need_b, fresh, off, c, vals, ad
                                adj)
 
 
+@njit(cache=True, inline="always")
+def _swept(i, pa, pb, need_a, need_b, retain, need, flags, lowest):
+    """After record i's backward: mark the inputs that took a gradient needed, free the record unless retained;
+    returns the new lowest record to visit."""
+    if need_a:
+        need[pa] = 1
+        lowest = min(lowest, pa)
+    if need_b:
+        need[pb] = 1
+        lowest = min(lowest, pb)
+    if not retain:
+        flags[i] |= op.FLAG_FREED
+    return lowest
+
+
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
 def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables,
            retain, kernels, frame):
@@ -235,15 +250,7 @@ def _visit(i, fresh, in_program, lowest, ops, a, b, aux, off, const, flags, ints
         return op.ERR_KERNEL, i, lowest
     if has_extra and (tables[op.GRAD_BITS_ROW, o] & 4) != 0:
         lowest = _mark_extras(ints, aux[i], ops, base, need, lowest)
-    if need_a:
-        need[pa] = 1
-        lowest = min(lowest, pa)
-    if need_b:
-        need[pb] = 1
-        lowest = min(lowest, pb)
-    if not retain:
-        flags[i] |= op.FLAG_FREED
-    return op.OK, -1, lowest
+    return op.OK, -1, _swept(i, pa, pb, need_a, need_b, retain, need, flags, lowest)
 
 
 @njit(cache=True, error_model="numpy")   # IEEE inf/nan in the inlined 0-d derivatives, as PyTorch
@@ -290,14 +297,7 @@ def reverse_sweep(start, lowest, ops, a, b, aux, off, const, flags, ints, vals, 
             fresh = (FRESH_A if need_a and need[pa] == 0 else 0) | (
                 FRESH_B if need_b and pb != pa and need[pb] == 0 else 0)
             _scalar_adjoints(o, fam, pa, pb, off[i], need_a, need_b, fresh, off, const[i], vals, adj)
-            if need_a:
-                need[pa] = 1
-                lowest = min(lowest, pa)
-            if need_b:
-                need[pb] = 1
-                lowest = min(lowest, pb)
-            if not retain:
-                flags[i] |= op.FLAG_FREED
+            lowest = _swept(i, pa, pb, need_a, need_b, retain, need, flags, lowest)
             continue
         status, culprit, lowest = _visit(i, 0, False, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj,
                                          need, base, tables, retain, kernels, frame)
