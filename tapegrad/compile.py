@@ -236,7 +236,7 @@ class Trace:
         self.output_record = outputs[0][0] - base if outputs else -1
         self.output_takers = [_taker(*self.slot(g, shape, dtype)) for g, shape, dtype in outputs]
         self.back = NO_PROGRAM  # the gradient program (rows of the records the sweep reaches, in its order) and
-        self.zero = NO_SPANS    # the adjoint spans it needs zeroed: known after the first full sweep
+        self.zero = NO_SPANS    # the adjoint spans it needs zeroed: see ensure_gradient_program
 
     def buffers(self):
         """This thread's working copies of the values, adjoints and reached flags."""

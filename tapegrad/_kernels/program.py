@@ -1,9 +1,9 @@
 """tg.compile's lowered trace ("program"): one row per record, worked out once per trace so the replays neither
 re-derive offsets per record nor call a kernel for 0-d arithmetic.
 
-The forward replay runs a trace's program rows in order. The reverse sweep, from a trace's second call on, runs
-the rows of just the records its first full sweep reached, in that sweep's order (`program[reached]`): which
-records a sweep reaches depends on the trace's structure, not on its values.
+The forward replay runs a trace's program rows in order. The reverse sweep runs the rows of just the records a
+sweep from the output reaches (sweep.reach), in sweep order (`program[reached]`): which records a sweep reaches
+depends on the trace's structure, not on its values.
 """
 import numpy as np
 from numba import njit
@@ -24,8 +24,8 @@ KIND, OP, XA, XB, XY, NEED, REC, SIZE = 0, 1, 2, 3, 4, 5, 6, 7
 SKIP, SCALAR_UNARY, SCALAR_BINARY, GENERAL, VECTOR_UNARY, VECTOR_BINARY, VECTOR_SLICE, VECTOR_SUM = range(8)
 
 
-NO_PROGRAM = np.zeros((0, 8), np.int64)   # what the eager sweep passes: walk the tape, not a program
-NO_SPANS = np.zeros((0, 2), np.int64)     # the zeroed spans of NO_PROGRAM (value_and_grad_replay zeroes all)
+NO_PROGRAM = np.zeros((0, 8), np.int64)   # a trace's gradient program until it is worked out (Trace.back)
+NO_SPANS = np.zeros((0, 2), np.int64)     # and its zeroed spans
 
 
 def runs_from_rows(prog, back):

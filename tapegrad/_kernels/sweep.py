@@ -67,7 +67,7 @@ def _scalar_rows_backward(back, t, const, vals, adj):
 def _vector_rows_backward(back, t, const, vals, adj):
     """The VECTOR rows of a program (elementwise arithmetic, contiguous slices, whole sums) from row t on, up to the
     first other row (returned): their kernels straight from the rows, without the sweep's checks and lookups per
-    record (a program holds only records a full sweep went through without error, and they do not change)."""
+    record (sweep.reach made them for every record of the program, and the trace's flags do not change)."""
     while t < back.shape[0]:
         kind = back[t, KIND]
         bits = back[t, NEED]
@@ -319,8 +319,8 @@ def sweep_record(i, lowest, ops, a, b, aux, off, const, flags, ints, vals, adj, 
 @njit(cache=True)
 def program_sweep(back, ops, a, b, aux, off, const, flags, ints, vals, adj, need, base, tables, kernels):
     """tg.compile's later sweeps of a trace: the rows of `back`, the gradient program (program.py) of the records
-    a first full sweep reached, in its order; the commonest kinds straight from the rows, the rest as in
-    reverse_sweep (whose checks they passed on the first call). Returns the status."""
+    a sweep from the output reaches (reach), in its order; the commonest kinds straight from the rows, the rest as in
+    reverse_sweep (reach made their checks when the program was built). Returns the status."""
     frame = make_frame(ops, a, b, aux, off, const, flags, ints, vals, adj, need, kernels, base)
     t = 0
     while True:
