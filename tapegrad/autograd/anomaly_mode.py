@@ -118,7 +118,8 @@ def _caller_level():
     return level
 
 
-def _name(tape, gid):
+def grad_fn_name(tape, gid):
+    """The grad_fn name PyTorch shows for record gid (custom ops included)."""
     return Node(_segment_of(tape, gid), gid).name()
 
 
@@ -138,7 +139,7 @@ def check_gradients(tape, i, adj, need, input_gids=None):
         o = int(tape.off[p])
         size = int(np.prod(records.shape(g)))
         if np.isnan(adj[o:o + size]).any():
-            name = _name(tape, gid)
+            name = grad_fn_name(tape, gid)
             warn_forward_call(tape, gid, name)
             raise RuntimeError(f"Function '{name}' returned nan values in its {k}th output.")
 
@@ -159,7 +160,7 @@ def stepwise_sweep(tape):
                 if status in (op.ERR_PYFUNC, op.ERR_UNIT):      # not errors: the caller acts and resumes at i
                     return status, i, culprit, lowest
                 if status != op.OK:
-                    warn_forward_call(tape, base + i, _name(tape, base + i))
+                    warn_forward_call(tape, base + i, grad_fn_name(tape, base + i))
                     return status, i, culprit, lowest
                 if check_nan and ops[i] >> 6 not in (op.SOURCE, op.GUARD):
                     check_gradients(tape, i, adj, need)

@@ -86,8 +86,7 @@ def _stale_message(tape, consumer, culprit):
 
 
 def _kernel_failed_message(tape, i):
-    o = int(tape.ops[i])
-    name = op.NAMES.get(o) or "a custom operation's backward"
+    name = anomaly_mode.grad_fn_name(tape, tape.base + i)     # custom ops' names too
     return (f"Function '{name}' failed in its backward kernel (for example a singular matrix in a linear-algebra "
             "backward); its inputs' gradients are not defined")
 
